@@ -1,0 +1,128 @@
+"""Project subcommands: import-300vw, add-video, export-300vw, info."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from cli.reporting import Reporter
+from core.store import Project
+
+
+def add_project_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--project", "-p", required=True, metavar="P.faceprop.sqlite",
+                        help="project file (or a database URL such as postgresql://...)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "import-300vw", help="import a 300VW clip folder (or a folder of them) into a project",
+        description="Import vid.avi + annot/*.pts clips; the project is created if missing. "
+                    "Every .pts is checked before anything is written.")
+    parser.add_argument("source", type=Path, help="a clip folder or a folder of clip folders")
+    add_project_argument(parser)
+    parser.add_argument("--transcode", action="store_true",
+                        help="store an intra-frame MJPG copy of each video for instant seeks")
+    parser.set_defaults(handler=import_300vw)
+
+    parser = subparsers.add_parser(
+        "add-video", help="add a video to a project (indexed frame-exactly once)",
+        description="Decode the video once to count its true frames and build the frame index.")
+    parser.add_argument("video", type=Path)
+    add_project_argument(parser)
+    parser.add_argument("--transcode", action="store_true",
+                        help="convert to MJPG in the project's media folder first")
+    parser.add_argument("--name", help="display name (default: the file name)")
+    parser.set_defaults(handler=add_video)
+
+    parser = subparsers.add_parser(
+        "export-300vw", help="export the project as 300VW clip folders",
+        description="Write OUT/<video>/vid.avi, annot/NNNNNN.pts for every frame (manual labels "
+                    "win over pseudo-labels) and provenance.csv. The export is written to a "
+                    "temporary folder and moved into place, so a failure leaves OUT as it was.")
+    parser.add_argument("out", type=Path)
+    add_project_argument(parser)
+    parser.add_argument("--run", type=int, help="take pseudo-labels from this run "
+                        "(default: each video's latest finished run)")
+    parser.add_argument("--video", type=int, action="append", dest="videos",
+                        help="export only this video id (repeatable)")
+    parser.add_argument("--labelled-only", action="store_true",
+                        help="write only manually labelled frames (a sparse annot/)")
+    parser.add_argument("--force", action="store_true", help="replace a non-empty OUT")
+    parser.set_defaults(handler=export_300vw)
+
+    parser = subparsers.add_parser("info", help="describe a project as JSON",
+                                   description="Videos, frames, keyframes and runs, as JSON.")
+    add_project_argument(parser)
+    parser.set_defaults(handler=info)
+
+
+def import_300vw(args: argparse.Namespace, reporter: Reporter) -> int:
+    from core.formats.vw300 import import_300vw as run_import
+
+    with Project.create_or_open(args.project) as project:
+        clips = run_import(project, args.source, transcode=args.transcode,
+                           progress=reporter.progress("import"),
+                           should_stop=reporter.should_stop)
+    payload = [{"folder": str(c.folder), "video_id": c.video_id, "frames": c.frames,
+                "keyframes": c.keyframes, "reused_video": c.reused_video} for c in clips]
+    lines = [f"imported {c.folder.name}: video {c.video_id}, {c.frames} frames, "
+             f"{c.keyframes} keyframes" for c in clips]
+    reporter.result(payload, "\n".join(lines))
+    return 0
+
+
+def add_video(args: argparse.Namespace, reporter: Reporter) -> int:
+    with Project.create_or_open(args.project) as project:
+        video = project.videos.add(args.video, transcode=args.transcode, name=args.name,
+                                   progress=reporter.progress("index"),
+                                   should_stop=reporter.should_stop)
+    payload = {"video_id": video.id, "name": video.name, "frames": video.frame_count,
+               "container_frames": video.container_frame_count, "fps": video.fps,
+               "size": [video.width, video.height], "seek_exact": video.seek_exact}
+    note = ("" if video.frame_count == video.container_frame_count else
+            f" (the container claims {video.container_frame_count})")
+    reporter.result(payload, f"added video {video.id} ({video.name}): {video.frame_count} "
+                             f"decodable frames{note}")
+    return 0
+
+
+def export_300vw(args: argparse.Namespace, reporter: Reporter) -> int:
+    from core.formats.vw300 import export_300vw as run_export
+
+    with Project.open(args.project) as project:
+        clips = run_export(project, args.out, video_ids=args.videos, run_id=args.run,
+                           labelled_only=args.labelled_only, force=args.force,
+                           progress=reporter.progress("export"),
+                           should_stop=reporter.should_stop)
+    payload = [{"folder": str(c.folder), "video_id": c.video_id, "frames": c.frames,
+                "manual": c.manual, "pseudo": c.pseudo, "run_id": c.run_id} for c in clips]
+    lines = [f"exported {c.folder}: {c.frames} frames ({c.manual} manual, {c.pseudo} "
+             f"pseudo-labelled)" for c in clips]
+    reporter.result(payload, "\n".join(lines))
+    return 0
+
+
+def project_summary(project: Project) -> dict[str, Any]:
+    keyframes = project.labels.count()
+    videos = []
+    for video in project.videos.all():
+        latest = project.runs.latest(video.id)
+        videos.append({
+            "id": video.id, "name": video.name, "path": video.path,
+            "frames": video.frame_count, "fps": video.fps, "size": [video.width, video.height],
+            "keyframes": keyframes.get(video.id, 0),
+            "latest_run": None if latest is None else latest.id})
+    runs = [{"id": r.id, "video_id": r.video_id, "method": r.method, "status": r.status,
+             "device": r.device, "started_at": r.started_at, "finished_at": r.finished_at,
+             "timings": r.timings, "metrics": r.metrics} for r in project.runs.all()]
+    return {"project": project.target, "schema_version": project.schema_version(),
+            "videos": videos, "frames": sum(v["frames"] for v in videos),
+            "keyframes": sum(v["keyframes"] for v in videos), "runs": runs}
+
+
+def info(args: argparse.Namespace, reporter: Reporter) -> int:
+    with Project.open(args.project) as project:
+        reporter.result(project_summary(project))
+    return 0

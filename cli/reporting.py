@@ -1,0 +1,98 @@
+"""Progress and results for CLI commands: a bar on a terminal, JSON lines with ``--json``.
+
+Ctrl-C (SIGINT) and SIGTERM set a flag that long work polls through ``should_stop``, so a
+command stops at a clean point instead of dying mid-write.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+
+class Reporter:
+    """Reports progress and results of one CLI command."""
+
+    def __init__(self, as_json: bool, stream: TextIO | None = None,
+                 err: TextIO | None = None) -> None:
+        self.as_json = as_json
+        self.out = stream or sys.stdout
+        self.err = err or sys.stderr
+        self.stop_requested = False
+        self._last_draw = 0.0
+        self._started: dict[str, float] = {}
+
+    # -- cancellation ------------------------------------------------------------------------
+    def install_signal_handlers(self) -> None:
+        def request_stop(signum: int, _frame: object) -> None:
+            if self.stop_requested:  # a second Ctrl-C ends at once
+                raise KeyboardInterrupt
+            self.stop_requested = True
+            self.message(f"stopping ({signal.Signals(signum).name}); press Ctrl-C again to abort")
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+
+    def should_stop(self) -> bool:
+        return self.stop_requested
+
+    # -- output -------------------------------------------------------------------------------
+    def event(self, name: str, **fields: Any) -> None:
+        if self.as_json:
+            self.out.write(json.dumps({"event": name, **fields}, default=str) + "\n")
+            self.out.flush()
+
+    def message(self, text: str) -> None:
+        if self.as_json:
+            self.event("message", message=text)
+        else:
+            self.err.write(text + "\n")
+            self.err.flush()
+
+    def progress(self, phase: str) -> Callable[[int, int], None]:
+        """A ``progress(step, total)`` callback for one phase of work."""
+        self._started.setdefault(phase, time.monotonic())
+
+        def report(step: int, total: int) -> None:
+            elapsed = time.monotonic() - self._started[phase]
+            eta = elapsed / step * (total - step) if step and total else None
+            if self.as_json:
+                self.event("progress", phase=phase, step=step, total=total,
+                           eta_s=None if eta is None else round(eta, 1))
+                return
+            now = time.monotonic()
+            if step < total and now - self._last_draw < 0.1:
+                return
+            self._last_draw = now
+            if not self.err.isatty():
+                if step >= total:
+                    self.err.write(f"{phase}: {step}/{total} done in {elapsed:.1f}s\n")
+                return
+            width = 30
+            filled = int(width * step / total) if total else width
+            bar = "#" * filled + "-" * (width - filled)
+            eta_text = f" ETA {eta:.0f}s" if eta is not None and step < total else ""
+            self.err.write(f"\r{phase:>12} [{bar}] {step}/{total}{eta_text}   ")
+            if step >= total:
+                self.err.write("\n")
+            self.err.flush()
+
+        return report
+
+    def result(self, payload: Any, text: str | None = None) -> None:
+        """The command's result: JSON on stdout with ``--json``, else ``text`` (or JSON)."""
+        if self.as_json:
+            self.event("done", result=payload)
+        else:
+            self.out.write((text if text is not None
+                            else json.dumps(payload, indent=2, default=str)) + "\n")
+
+    def error(self, text: str) -> None:
+        if self.as_json:
+            self.event("error", message=text)
+        self.err.write(f"error: {text}\n")
+        self.err.flush()

@@ -1,0 +1,1 @@
+"""Landmark file formats: iBUG ``.pts`` files and 300VW dataset folders."""

@@ -1,0 +1,193 @@
+"""Label service: manual annotations per (video, frame), validated, each change logged.
+
+Every call is one transaction: a failed call leaves the project exactly as it was.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from core.errors import StoreError, ValidationError
+from core.landmarks import N_POINTS
+from core.store.blobs import pack, unpack, unpack_many
+from core.store.models import AnnotationRow, EditLogRow, VideoRow, utcnow
+from core.store.records import ANNOTATION_SOURCES, Annotation, EditRecord
+
+if TYPE_CHECKING:
+    from core.store.project import Project
+
+POINTS_DTYPE = "<f4"
+VISIBLE_DTYPE = "u1"
+
+
+def default_author() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+def validate_points(points: np.ndarray, visible: np.ndarray | None, where: str
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Checked float32 ``(68, 2)`` points and bool ``(68,)`` visibility, or ValidationError."""
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.shape != (N_POINTS, 2):
+        raise ValidationError(f"{where}: points must have shape ({N_POINTS}, 2), got {pts.shape}")
+    bad = ~np.isfinite(pts).all(axis=1)
+    if bad.any():
+        raise ValidationError(f"{where}: point {int(np.argmax(bad))} is NaN or infinite")
+    if visible is None:
+        vis = np.ones(N_POINTS, dtype=bool)
+    else:
+        vis = np.asarray(visible, dtype=bool)
+        if vis.shape != (N_POINTS,):
+            raise ValidationError(f"{where}: visibility must have shape ({N_POINTS},), "
+                                  f"got {vis.shape}")
+    return pts.astype(np.float32), vis
+
+
+def _annotation(row: AnnotationRow) -> Annotation:
+    where = f"annotation of video {row.video_id} frame {row.frame}"
+    return Annotation(
+        video_id=row.video_id, frame=row.frame,
+        points=unpack(row.points, POINTS_DTYPE, (N_POINTS, 2), where),
+        visible=unpack(row.visible, VISIBLE_DTYPE, (N_POINTS,), where).astype(bool),
+        source=row.source, author=row.author, updated_at=row.updated_at)
+
+
+class LabelService:
+    """Reads and writes the manual annotations (keyframes) of the project's videos."""
+
+    def __init__(self, project: Project) -> None:
+        self._project = project
+
+    def _video_frames(self, session: Session, video_id: int) -> int:
+        count = session.scalar(select(VideoRow.frame_count).where(VideoRow.id == video_id))
+        if count is None:
+            raise StoreError(f"{self._project.target}: no video with id {video_id}")
+        return count
+
+    @staticmethod
+    def _check_frame(frame: int, frame_count: int, video_id: int) -> None:
+        if not 0 <= frame < frame_count:
+            raise ValidationError(f"video {video_id}: frame {frame} is outside the video "
+                                  f"(0..{frame_count - 1})")
+
+    def set(self, video_id: int, frame: int, points: np.ndarray,
+            visible: np.ndarray | None = None, *, source: str = "manual",
+            author: str | None = None) -> Annotation | None:
+        """Create or replace the annotation of one frame; returns the previous one (for undo)."""
+        return self.set_many(video_id, {frame: (points, visible)}, source=source,
+                             author=author, action="set_annotation").get(frame)
+
+    def set_many(self, video_id: int,
+                 labels: Mapping[int, tuple[np.ndarray, np.ndarray | None]], *,
+                 source: str = "imported", author: str | None = None,
+                 action: str = "import_annotations") -> dict[int, Annotation]:
+        """Write many frames in one transaction (all or nothing); returns replaced annotations."""
+        if source not in ANNOTATION_SOURCES:
+            raise ValidationError(f"source {source!r} is not one of {ANNOTATION_SOURCES}")
+        author = default_author() if author is None else author
+        checked = {}
+        with self._project.session() as session, session.begin():
+            frame_count = self._video_frames(session, video_id)
+            for frame, (points, visible) in labels.items():
+                frame = int(frame)
+                self._check_frame(frame, frame_count, video_id)
+                where = f"video {video_id} frame {frame}"
+                checked[frame] = validate_points(points, visible, where)
+            existing = {row.frame: row for row in session.scalars(
+                select(AnnotationRow).where(AnnotationRow.video_id == video_id,
+                                            AnnotationRow.frame.in_(list(checked))))}
+            previous = {frame: _annotation(row) for frame, row in existing.items()}
+            now = utcnow()
+            for frame, (pts, vis) in checked.items():
+                row = existing.get(frame)
+                if row is None:
+                    row = AnnotationRow(video_id=video_id, frame=frame, created_at=now)
+                    session.add(row)
+                row.points, row.visible = pack(pts, POINTS_DTYPE), pack(vis, VISIBLE_DTYPE)
+                row.source, row.author, row.updated_at = source, author, now
+            session.add_all(EditLogRow(
+                author=author, action=action, video_id=video_id, frame=frame,
+                detail={"source": source, "replaced": frame in previous,
+                        "points": pts.round(3).tolist(),
+                        "hidden": np.flatnonzero(~vis).tolist()})
+                for frame, (pts, vis) in checked.items())
+        return previous
+
+    def delete(self, video_id: int, frame: int, *, author: str | None = None
+               ) -> Annotation | None:
+        """Remove a frame's annotation; returns what was removed (None if there was none)."""
+        author = default_author() if author is None else author
+        with self._project.session() as session, session.begin():
+            row = session.scalars(select(AnnotationRow).where(
+                AnnotationRow.video_id == video_id, AnnotationRow.frame == frame)).first()
+            if row is None:
+                return None
+            removed = _annotation(row)
+            session.execute(delete(AnnotationRow).where(AnnotationRow.id == row.id))
+            session.add(EditLogRow(author=author, action="delete_annotation", video_id=video_id,
+                                   frame=frame, detail={"source": removed.source}))
+            return removed
+
+    def get(self, video_id: int, frame: int) -> Annotation | None:
+        with self._project.session() as session:
+            row = session.scalars(select(AnnotationRow).where(
+                AnnotationRow.video_id == video_id, AnnotationRow.frame == frame)).first()
+            return None if row is None else _annotation(row)
+
+    def all(self, video_id: int) -> dict[int, Annotation]:
+        """Every annotation of a video, by frame."""
+        with self._project.session() as session:
+            rows = session.scalars(select(AnnotationRow).where(
+                AnnotationRow.video_id == video_id).order_by(AnnotationRow.frame)).all()
+            return {row.frame: _annotation(row) for row in rows}
+
+    def arrays(self, video_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        """(frames, points (N,68,2), visible (N,68), sources) for bulk consumers."""
+        with self._project.session() as session:
+            rows = session.execute(select(
+                AnnotationRow.frame, AnnotationRow.points, AnnotationRow.visible,
+                AnnotationRow.source).where(AnnotationRow.video_id == video_id)
+                .order_by(AnnotationRow.frame)).all()
+        where = f"annotations of video {video_id}"
+        frames = np.array([r[0] for r in rows], dtype=np.int64)
+        points = unpack_many([r[1] for r in rows], POINTS_DTYPE, (N_POINTS, 2), where)
+        visible = unpack_many([r[2] for r in rows], VISIBLE_DTYPE, (N_POINTS,), where)
+        return frames, points, visible.astype(bool), [r[3] for r in rows]
+
+    def frames(self, video_id: int) -> list[int]:
+        """Frame numbers that carry an annotation (the keyframes), ascending."""
+        with self._project.session() as session:
+            return list(session.scalars(select(AnnotationRow.frame).where(
+                AnnotationRow.video_id == video_id).order_by(AnnotationRow.frame)))
+
+    def count(self, video_ids: Iterable[int] | None = None) -> dict[int, int]:
+        from sqlalchemy import func
+
+        query = select(AnnotationRow.video_id, func.count()).group_by(AnnotationRow.video_id)
+        if video_ids is not None:
+            query = query.where(AnnotationRow.video_id.in_(list(video_ids)))
+        with self._project.session() as session:
+            return {vid: n for vid, n in session.execute(query).all()}
+
+    def history(self, video_id: int | None = None, limit: int | None = None
+                ) -> list[EditRecord]:
+        """The edit log, oldest first (optionally one video's, optionally the last ``limit``)."""
+        query = select(EditLogRow).order_by(EditLogRow.id.desc())
+        if video_id is not None:
+            query = query.where(EditLogRow.video_id == video_id)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._project.session() as session:
+            rows = session.scalars(query).all()
+            return [EditRecord(id=r.id, at=r.at, author=r.author, action=r.action,
+                               video_id=r.video_id, frame=r.frame, detail=dict(r.detail or {}))
+                    for r in reversed(rows)]

@@ -1,0 +1,104 @@
+"""Plain dataclasses the store services return; callers never see ORM rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+ANNOTATION_SOURCES = ("manual", "imported", "corrected", "detector", "accepted")
+RUN_STATUSES = ("running", "done", "stopped", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    id: int
+    path: str
+    name: str
+    file_size: int
+    content_hash: str
+    frame_count: int
+    container_frame_count: int
+    fps: float
+    width: int
+    height: int
+    index_verified: bool
+    seek_exact: bool
+    source_path: str | None
+    added_at: datetime
+
+
+@dataclass(frozen=True)
+class Annotation:
+    video_id: int
+    frame: int
+    points: np.ndarray  # (68, 2) float32
+    visible: np.ndarray  # (68,) bool
+    source: str
+    author: str = ""
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    video_id: int
+    method: str
+    status: str
+    config: dict[str, Any]
+    device: str
+    started_at: datetime
+    finished_at: datetime | None
+    timings: dict[str, Any]
+    metrics: dict[str, Any]
+    checkpoint_path: str | None
+    parent_run_id: int | None
+    keyframes: dict[str, Any]
+    message: str
+    pid: int | None
+
+
+@dataclass(frozen=True)
+class PseudoLabels:
+    """Every pseudo-labelled frame of one run, as arrays sorted by frame."""
+
+    run_id: int
+    video_id: int
+    frames: np.ndarray  # (N,) int64
+    points: np.ndarray  # (N, 68, 2) float32
+    confidence: np.ndarray  # (N, 68) float32
+
+    def for_frame(self, frame: int) -> tuple[np.ndarray, np.ndarray] | None:
+        i = int(np.searchsorted(self.frames, frame))
+        if i < len(self.frames) and self.frames[i] == frame:
+            return self.points[i], self.confidence[i]
+        return None
+
+
+STAT_FIELDS = ("jitter", "detection_tracking", "teacher_student", "forward_backward",
+               "confidence", "suggestion_score")
+
+
+@dataclass(frozen=True)
+class FrameStats:
+    """Per-frame statistics of one run, one array per field, aligned with ``frames``."""
+
+    run_id: int
+    frames: np.ndarray
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.values[name]
+
+
+@dataclass(frozen=True)
+class EditRecord:
+    id: int
+    at: datetime
+    author: str
+    action: str
+    video_id: int | None
+    frame: int | None
+    detail: dict[str, Any]

@@ -1,0 +1,219 @@
+"""Run service: training/propagation runs, their pseudo-labels and per-frame statistics.
+
+Pseudo-labels are written in bulk (one executemany per chunk) because a run covers every frame of
+a video; reads return whole arrays so the GUI draws timelines without per-frame queries.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import delete, insert, select, update
+
+from core.errors import StoreError, ValidationError
+from core.landmarks import N_POINTS
+from core.store.blobs import unpack_many
+from core.store.models import FrameStatsRow, PseudoLabelRow, RunRow, VideoRow, utcnow
+from core.store.records import RUN_STATUSES, STAT_FIELDS, FrameStats, PseudoLabels, RunRecord
+
+if TYPE_CHECKING:
+    from core.store.project import Project
+
+POINTS_DTYPE = "<f4"
+CONF_DTYPE = "<f4"
+_CHUNK = 5000
+
+
+def _record(row: RunRow) -> RunRecord:
+    return RunRecord(
+        id=row.id, video_id=row.video_id, method=row.method, status=row.status,
+        config=dict(row.config or {}), device=row.device, started_at=row.started_at,
+        finished_at=row.finished_at, timings=dict(row.timings or {}),
+        metrics=dict(row.metrics or {}), checkpoint_path=row.checkpoint_path,
+        parent_run_id=row.parent_run_id, keyframes=dict(row.keyframes or {}),
+        message=row.message, pid=row.pid)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunService:
+    """Creates runs, stores their outputs and answers "what is the latest result"."""
+
+    def __init__(self, project: Project) -> None:
+        self._project = project
+
+    def create(self, video_id: int, method: str, *, config: Mapping[str, Any] | None = None,
+               device: str = "", parent_run_id: int | None = None,
+               keyframes: Mapping[str, Any] | None = None, pid: int | None = None) -> RunRecord:
+        with self._project.session() as session, session.begin():
+            if session.get(VideoRow, video_id) is None:
+                raise StoreError(f"{self._project.target}: no video with id {video_id}")
+            row = RunRow(video_id=video_id, method=method, status="running",
+                         config=dict(config or {}), device=device, parent_run_id=parent_run_id,
+                         keyframes=dict(keyframes or {}), pid=pid if pid is not None
+                         else os.getpid(), timings={}, metrics={}, message="")
+            session.add(row)
+            session.flush()
+            return _record(row)
+
+    def update(self, run_id: int, **fields: Any) -> None:
+        """Set run columns (device, checkpoint_path, timings, metrics, message, config)."""
+        allowed = {"device", "checkpoint_path", "timings", "metrics", "message", "config", "pid"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValidationError(f"run fields {sorted(unknown)} cannot be updated")
+        with self._project.session() as session, session.begin():
+            session.execute(update(RunRow).where(RunRow.id == run_id).values(**fields))
+
+    def finish(self, run_id: int, status: str, *, message: str = "",
+               timings: Mapping[str, Any] | None = None,
+               metrics: Mapping[str, Any] | None = None,
+               checkpoint_path: str | None = None) -> RunRecord:
+        if status not in RUN_STATUSES or status == "running":
+            raise ValidationError(f"a run cannot finish with status {status!r}")
+        values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "message": message}
+        if timings is not None:
+            values["timings"] = dict(timings)
+        if metrics is not None:
+            values["metrics"] = dict(metrics)
+        if checkpoint_path is not None:
+            values["checkpoint_path"] = checkpoint_path
+        with self._project.session() as session, session.begin():
+            session.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
+            row = session.get(RunRow, run_id)
+            if row is None:
+                raise StoreError(f"{self._project.target}: no run with id {run_id}")
+            return _record(row)
+
+    def get(self, run_id: int) -> RunRecord:
+        with self._project.session() as session:
+            row = session.get(RunRow, run_id)
+            if row is None:
+                raise StoreError(f"{self._project.target}: no run with id {run_id}")
+            return _record(row)
+
+    def all(self, video_id: int | None = None) -> list[RunRecord]:
+        query = select(RunRow).order_by(RunRow.id)
+        if video_id is not None:
+            query = query.where(RunRow.video_id == video_id)
+        with self._project.session() as session:
+            return [_record(row) for row in session.scalars(query)]
+
+    def latest(self, video_id: int, statuses: tuple[str, ...] = ("done", "stopped")
+               ) -> RunRecord | None:
+        """The newest run of a video whose results can be used (finished or stopped cleanly)."""
+        with self._project.session() as session:
+            row = session.scalars(select(RunRow).where(
+                RunRow.video_id == video_id, RunRow.status.in_(statuses))
+                .order_by(RunRow.id.desc())).first()
+            return None if row is None else _record(row)
+
+    def mark_abandoned(self) -> list[int]:
+        """Mark 'running' runs whose process is gone (killed) as failed; their rows stay but
+        ``latest`` never returns them, so earlier runs keep serving."""
+        with self._project.session() as session, session.begin():
+            rows = session.scalars(select(RunRow).where(RunRow.status == "running")).all()
+            dead = [row for row in rows if row.pid is None or not _pid_alive(row.pid)]
+            for row in dead:
+                row.status, row.finished_at = "failed", utcnow()
+                row.message = row.message or "the trainer process ended without finishing"
+            return [row.id for row in dead]
+
+    # -- pseudo-labels ---------------------------------------------------------------------
+    def write_pseudo_labels(self, run_id: int, frames: np.ndarray, points: np.ndarray,
+                            confidence: np.ndarray) -> int:
+        """Store (or replace) pseudo-labels for ``frames`` of a run in one transaction."""
+        frames = np.asarray(frames, dtype=np.int64)
+        points = np.asarray(points, dtype=np.float32)
+        confidence = np.asarray(confidence, dtype=np.float32)
+        n = len(frames)
+        if points.shape != (n, N_POINTS, 2) or confidence.shape != (n, N_POINTS):
+            raise ValidationError(f"run {run_id}: pseudo-labels need points ({n}, {N_POINTS}, 2) "
+                                  f"and confidence ({n}, {N_POINTS}); got {points.shape} and "
+                                  f"{confidence.shape}")
+        bad = ~np.isfinite(points).reshape(n, -1).all(axis=1)
+        if bad.any():
+            raise ValidationError(f"run {run_id}: pseudo-label of frame "
+                                  f"{int(frames[np.argmax(bad)])} has NaN or infinite points")
+        with self._project.session() as session, session.begin():
+            run = session.get(RunRow, run_id)
+            if run is None:
+                raise StoreError(f"{self._project.target}: no run with id {run_id}")
+            video_id, frame_count = run.video_id, session.get(VideoRow, run.video_id).frame_count
+            outside = (frames < 0) | (frames >= frame_count)
+            if outside.any():
+                raise ValidationError(f"run {run_id}: frame {int(frames[np.argmax(outside)])} is "
+                                      f"outside video {video_id} (0..{frame_count - 1})")
+            session.execute(delete(PseudoLabelRow).where(
+                PseudoLabelRow.run_id == run_id, PseudoLabelRow.frame.in_(frames.tolist()))
+                if n <= 50_000 else delete(PseudoLabelRow).where(PseudoLabelRow.run_id == run_id))
+            for start in range(0, n, _CHUNK):
+                chunk = slice(start, start + _CHUNK)
+                session.execute(insert(PseudoLabelRow), [
+                    {"run_id": run_id, "video_id": video_id, "frame": int(f),
+                     "points": p.astype(POINTS_DTYPE).tobytes(),
+                     "confidence": c.astype(CONF_DTYPE).tobytes()}
+                    for f, p, c in zip(frames[chunk], points[chunk], confidence[chunk])])
+        return n
+
+    def pseudo_labels(self, run_id: int) -> PseudoLabels:
+        with self._project.session() as session:
+            run = session.get(RunRow, run_id)
+            if run is None:
+                raise StoreError(f"{self._project.target}: no run with id {run_id}")
+            rows = session.execute(select(
+                PseudoLabelRow.frame, PseudoLabelRow.points, PseudoLabelRow.confidence)
+                .where(PseudoLabelRow.run_id == run_id).order_by(PseudoLabelRow.frame)).all()
+        where = f"pseudo-labels of run {run_id}"
+        return PseudoLabels(
+            run_id=run_id, video_id=run.video_id,
+            frames=np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+            points=unpack_many([r[1] for r in rows], POINTS_DTYPE, (N_POINTS, 2), where),
+            confidence=unpack_many([r[2] for r in rows], CONF_DTYPE, (N_POINTS,), where))
+
+    # -- per-frame statistics ----------------------------------------------------------------
+    def write_frame_stats(self, run_id: int, frames: np.ndarray,
+                          values: Mapping[str, np.ndarray]) -> None:
+        frames = np.asarray(frames, dtype=np.int64)
+        unknown = set(values) - set(STAT_FIELDS)
+        if unknown:
+            raise ValidationError(f"unknown frame statistics {sorted(unknown)}; "
+                                  f"known: {STAT_FIELDS}")
+        columns = {name: np.asarray(v, dtype=np.float64) for name, v in values.items()}
+        for name, column in columns.items():
+            if column.shape != frames.shape:
+                raise ValidationError(f"run {run_id}: statistic {name!r} has shape "
+                                      f"{column.shape}, frames {frames.shape}")
+            column[~np.isfinite(column)] = 0.0
+        with self._project.session() as session, session.begin():
+            run = session.get(RunRow, run_id)
+            if run is None:
+                raise StoreError(f"{self._project.target}: no run with id {run_id}")
+            session.execute(delete(FrameStatsRow).where(FrameStatsRow.run_id == run_id))
+            rows = [{"run_id": run_id, "video_id": run.video_id, "frame": int(f)}
+                    for f in frames]
+            for name, column in columns.items():
+                for row, value in zip(rows, column.tolist()):
+                    row[name] = value
+            for start in range(0, len(rows), _CHUNK):
+                session.execute(insert(FrameStatsRow), rows[start:start + _CHUNK])
+
+    def frame_stats(self, run_id: int) -> FrameStats:
+        columns = [getattr(FrameStatsRow, name) for name in STAT_FIELDS]
+        with self._project.session() as session:
+            rows = session.execute(select(FrameStatsRow.frame, *columns).where(
+                FrameStatsRow.run_id == run_id).order_by(FrameStatsRow.frame)).all()
+        table = np.array(rows, dtype=np.float64).reshape(len(rows), 1 + len(STAT_FIELDS))
+        return FrameStats(run_id=run_id, frames=table[:, 0].astype(np.int64),
+                          values={name: table[:, i + 1] for i, name in enumerate(STAT_FIELDS)})

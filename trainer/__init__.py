@@ -1,0 +1,1 @@
+"""FaceProp trainer: models, losses, the propagation job and the baseline propagators."""
