@@ -2,6 +2,7 @@
 
     python main.py                       # the labelling GUI
     python main.py --demo                # the GUI on a temporary demo project
+    python main.py --open P.faceprop.sqlite
     python main.py import-300vw SRC --project P.faceprop.sqlite
     python main.py <subcommand> --help   # every subcommand documents itself
 """
@@ -32,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--verbose", "-v", action="store_true", help="log debug messages")
     parser.add_argument("--demo", action="store_true",
                         help="open the GUI on a temporary demo project")
-    parser.add_argument("gui_project", nargs="?", metavar="PROJECT",
-                        help=argparse.SUPPRESS)
+    parser.add_argument("--open", dest="gui_project", metavar="PROJECT",
+                        help="open the GUI on this project file")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     project_commands.register(subparsers)
     for name in ("cli.bench_commands", "cli.trainer_commands"):

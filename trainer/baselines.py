@@ -168,7 +168,7 @@ class _Stepper:
         win = int(np.clip(round(0.25 * face_scale), 9, 41)) | 1
         self._lk = dict(winSize=(win, win), maxLevel=LK_MAX_LEVEL,
                         criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 0.01))
-        self._dis = None
+        self._dis, self._margin = None, max(48.0, face_scale)
         if method == "dis":
             self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
 
@@ -181,11 +181,16 @@ class _Stepper:
             back, st2, _ = cv2.calcOpticalFlowPyrLK(dst, src, p1, None, **self._lk)
             ok = (st1.ravel() == 1) & (st2.ravel() == 1)
             p1, back = p1.reshape(-1, 2), back.reshape(-1, 2)
-        else:
-            flow_f = self._dis.calc(src, dst, None)
-            flow_b = self._dis.calc(dst, src, None)
-            p1 = p0.reshape(-1, 2) + _sample(flow_f, p0.reshape(-1, 2))
-            back = p1 + _sample(flow_b, p1)
+        else:  # dense flow on a crop around the points: the face plus a margin
+            size = np.array(src.shape[1::-1])
+            lo = np.floor(pts.min(axis=0) - self._margin).clip(0, size).astype(int)
+            hi = np.ceil(pts.max(axis=0) + self._margin + 1).clip(0, size).astype(int)
+            if np.any(hi - lo < 32):  # the face left the frame: use all of it
+                lo, hi = np.zeros(2, dtype=int), size
+            a, b = (np.ascontiguousarray(im[lo[1]:hi[1], lo[0]:hi[0]]) for im in (src, dst))
+            flow_f, flow_b = self._dis.calc(a, b, None), self._dis.calc(b, a, None)
+            p1 = p0.reshape(-1, 2) + _sample(flow_f, p0.reshape(-1, 2) - lo)
+            back = p1 + _sample(flow_b, p1 - lo)
             ok = np.ones(len(p1), dtype=bool)
         h, w = src.shape[:2]
         p1 = p1.astype(np.float64)

@@ -175,6 +175,11 @@ def export_300vw(project, target: str | os.PathLike[str], *,
             if progress is not None:
                 progress(done, total)
         _replace_folder(staging, target)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        where = exc.filename or staging
+        raise FormatError(f"{where}: export to {target} failed ({exc.strerror or exc}); "
+                          "nothing was changed there") from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
