@@ -343,7 +343,7 @@ class VideoReader:
         if img is not None:
             return img
         with self._foreground():
-            img = self._cache_get(i)  # the prefetch worker may have decoded it meanwhile
+            img = self._cache_get(i, count=False)  # prefetch may have decoded it meanwhile
             if img is None:
                 img = self._decode(i)
                 img.flags.writeable = False
@@ -406,12 +406,13 @@ class VideoReader:
         self.close()
 
     # -- cache -----------------------------------------------------------------------------
-    def _cache_get(self, i: int) -> np.ndarray | None:
+    def _cache_get(self, i: int, count: bool = True) -> np.ndarray | None:
         with self._cache_lock:
             img = self._cache.get(i)
             if img is not None:
                 self._cache.move_to_end(i)
-            self._stats["hits" if img is not None else "misses"] += 1
+            if count:
+                self._stats["hits" if img is not None else "misses"] += 1
             return img
 
     def _cache_put(self, i: int, img: np.ndarray) -> None:

@@ -165,7 +165,7 @@ class _Stepper:
 
     def __init__(self, method: str, face_scale: float):
         self.method = method
-        win = int(np.clip(round(0.25 * face_scale), 9, 41)) | 1
+        win = int(np.clip(round(0.18 * face_scale), 9, 41)) | 1
         self._lk = dict(winSize=(win, win), maxLevel=LK_MAX_LEVEL,
                         criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 0.01))
         self._dis, self._margin = None, max(48.0, face_scale)

@@ -53,6 +53,13 @@ class MethodResult:
     per_frame_nme: list[float] = field(repr=False, default_factory=list)
 
 
+def settings_of(args: object) -> dict:
+    """The clip and method settings of a bench command, for the report header."""
+    names = ("clips", "faces", "count", "frames", "stride", "difficulty", "seed", "size",
+             "methods")
+    return {n: str(getattr(args, n)) for n in names if getattr(args, n, None) is not None}
+
+
 def read_ground_truth(clip: Path, frame_count: int) -> np.ndarray:
     """``gt/*.pts`` of a clip as ``(T, 68, 2)``; errors name the clip and what is wrong."""
     gt_dir = clip / "gt"

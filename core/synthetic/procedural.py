@@ -28,7 +28,7 @@ def _fix(points: np.ndarray) -> np.ndarray:
     return np.round(np.asarray(points, dtype=np.float64) * _ONE).astype(np.int32)
 
 
-def _noise(rng: np.random.Generator, height: int, width: int, cells: int) -> np.ndarray:
+def smooth_noise(rng: np.random.Generator, height: int, width: int, cells: int) -> np.ndarray:
     """Smooth noise in about [-1, 1]: random values on a coarse grid, resized up bicubically."""
     gy, gx = max(2, height * cells // max(height, width) + 2), max(2, width * cells //
                                                                    max(height, width) + 2)
@@ -43,7 +43,7 @@ def textured_background(rng: np.random.Generator, width: int, height: int) -> np
     ramp = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
     img = (base * (1 - ramp) + other * ramp).astype(np.float32) * np.ones((1, width, 1),
                                                                            np.float32)
-    img += 25 * _noise(rng, height, width, 6)[..., None]
+    img += 25 * smooth_noise(rng, height, width, 6)[..., None]
     area = width * height
     for _ in range(int(area / 9000) + 8):
         colour = tuple(float(c) for c in rng.uniform(20, 235, 3))
@@ -172,7 +172,7 @@ def draw_face(img: np.ndarray, pts: np.ndarray, iod: float, rng: np.random.Gener
     # Shading: darker towards the contour, plus skin grain and freckles.
     dist = cv2.distanceTransform((face_mask > 127).astype(np.uint8), cv2.DIST_L2, 5)
     shade = 0.72 + 0.28 * np.clip(dist / (0.25 * iod), 0, 1)
-    grain = 1.0 + 0.05 * _noise(rng, h, w, max(8, w // 6)) + 0.04 * _noise(rng, h, w, 24)
+    grain = 1.0 + 0.05 * smooth_noise(rng, h, w, max(8, w // 6)) + 0.04 * smooth_noise(rng, h, w, 24)
     face = skin[None, None, :] * (shade * grain)[..., None]
     for _ in range(int(rng.integers(10, 60))):
         p = centre + rng.normal(0, 0.45 * iod, 2) + up * 0.2 * iod
@@ -259,13 +259,13 @@ def procedural_face(seed: int, iod: float = 100.0, size: tuple[int, int] | None 
     ``size`` is the canvas (width, height), by default 4.5 x 4 inter-ocular distances; ``centre``
     is where the middle between the outer eye corners goes (by default a little above the middle).
     """
-    rng = np.random.default_rng([seed, 7001])
+    shape_rng, background_rng, draw_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence([seed, 7001]).spawn(3))
     width, height = size if size is not None else (round(4.5 * iod), round(4.0 * iod))
     cx, cy = centre if centre is not None else (width / 2 - 0.5, height / 2 - 0.5 - 0.45 * iod)
-    shape = procedural_shape(rng)
-    pts = shape * iod + np.array([cx, cy])
-    img = textured_background(rng, width, height).astype(np.float32)
-    draw_face(img, pts, iod, rng)
+    pts = procedural_shape(shape_rng) * iod + np.array([cx, cy])
+    img = textured_background(background_rng, width, height).astype(np.float32)
+    draw_face(img, pts, iod, draw_rng)
     img = cv2.GaussianBlur(img, (0, 0), 0.5)
     image = np.clip(img + 0.5, 0, 255).astype(np.uint8)
     return FaceSource(name=f"procedural-{seed}", image=image, points=pts.astype(np.float32))

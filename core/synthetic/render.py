@@ -107,8 +107,11 @@ class MeshWarper:
         affine from output pixels to source pixels used outside the mesh.
         """
         bg = np.asarray(background, dtype=np.float64)
-        map_x = (bg[0, 0] * self._gx + bg[0, 1] * self._gy + bg[0, 2]).astype(np.float32)
-        map_y = (bg[1, 0] * self._gx + bg[1, 1] * self._gy + bg[1, 2]).astype(np.float32)
+        gx, gy = self._gx[0], self._gy[:, 0]
+        map_x = np.add.outer((bg[0, 1] * gy + bg[0, 2]).astype(np.float32),
+                             (bg[0, 0] * gx).astype(np.float32))
+        map_y = np.add.outer((bg[1, 1] * gy + bg[1, 2]).astype(np.float32),
+                             (bg[1, 0] * gx).astype(np.float32))
         dst = np.asarray(dst, dtype=np.float64)
         x0, y0 = np.maximum(np.floor(dst.min(axis=0)).astype(int) - 1, 0)
         x1 = min(int(np.ceil(dst[:, 0].max())) + 2, self.width)
@@ -123,18 +126,21 @@ class MeshWarper:
         coeffs = np.zeros((len(d) + 1, 3, 2))
         coeffs[0] = np.vstack([bg[:, :2].T, bg[:, 2]])
         coeffs[1:][usable] = np.linalg.solve(homog[usable], s[usable])
+        # Label 0 (outside every triangle) carries the background affine itself.
         labels = np.zeros((y1 - y0, x1 - x0), np.int32)
         order = np.argsort(np.abs(det))
         fixed = np.round((d - [x0, y0]) * 256.0).astype(np.int32)
         for k in order[usable[order]]:
             cv2.fillConvexPoly(labels, fixed[k], int(k) + 1, cv2.LINE_8, 8)
-        c = coeffs[labels]
-        gx, gy = self._gx[y0:y1, x0:x1], self._gy[y0:y1, x0:x1]
-        inside = labels > 0
-        map_x[y0:y1, x0:x1][inside] = (gx * c[..., 0, 0] + gy * c[..., 1, 0] + c[..., 2, 0]
-                                       )[inside]
-        map_y[y0:y1, x0:x1][inside] = (gx * c[..., 0, 1] + gy * c[..., 1, 1] + c[..., 2, 1]
-                                       )[inside]
+        # Coefficients relative to the box origin keep float32 precise.
+        local = coeffs.copy()
+        local[:, 2] += x0 * coeffs[:, 0] + y0 * coeffs[:, 1]
+        flat = local.reshape(len(local), 6).astype(np.float32)
+        bx = self._gx[0, : x1 - x0][None, :]
+        by = self._gy[: y1 - y0, 0][:, None]
+        col = [flat[:, k][labels] for k in range(6)]
+        map_x[y0:y1, x0:x1] = bx * col[0] + by * col[2] + col[4]
+        map_y[y0:y1, x0:x1] = bx * col[1] + by * col[3] + col[5]
         return map_x, map_y
 
     def warp(self, dst: np.ndarray, background: np.ndarray) -> np.ndarray:
@@ -171,5 +177,8 @@ class Lighting:
 
     def apply(self, image: np.ndarray, gain: float, cast: np.ndarray, gradient: float,
               direction: float) -> np.ndarray:
-        field = 1.0 + gradient * (np.cos(direction) * self._x + np.sin(direction) * self._y)
-        return image * (gain * field)[..., None] * np.asarray(cast, np.float32)[None, None, :]
+        """``image`` (uint8 or float32) times the illumination field, as float32."""
+        field = np.add.outer(1.0 + gradient * np.sin(direction) * self._y[:, 0],
+                             gradient * np.cos(direction) * self._x[0]).astype(np.float32)
+        colour = (gain * np.asarray(cast, dtype=np.float32)).astype(np.float32)
+        return cv2.multiply(image, field[..., None] * colour, dtype=cv2.CV_32F)

@@ -1,0 +1,111 @@
+"""Every label edit as a ``QUndoCommand`` whose redo/undo call the label service.
+
+A command writes the database at once (there is no "save"); undo restores the annotation the
+frame held before (or deletes the one the command created). The stack's clean state therefore
+means nothing about saving.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+from PySide6.QtGui import QUndoCommand
+
+from app.state import LabelSession
+from core.landmarks import POINT_NAMES
+from core.store import Annotation
+
+logger = logging.getLogger(__name__)
+
+
+class AnnotationCommand(QUndoCommand):
+    """Set a frame's annotation to ``points`` (or delete it when ``points`` is None)."""
+
+    def __init__(self, session: LabelSession, video_id: int, frame: int,
+                 points: np.ndarray | None, visible: np.ndarray | None, source: str,
+                 text: str) -> None:
+        super().__init__(text)
+        self._session = session
+        self.video_id = video_id
+        self.frame = frame
+        self._points = None if points is None else np.array(points, dtype=np.float32)
+        self._visible = None if visible is None else np.array(visible, dtype=bool)
+        self._source = source
+        self._previous: Annotation | None = None
+        self._done_once = False
+
+    def redo(self) -> None:
+        self._session.focus(self.video_id, self.frame)
+        if self._points is None:
+            previous = self._session.delete_annotation(self.video_id, self.frame)
+        else:
+            previous = self._session.write_annotation(self.video_id, self.frame, self._points,
+                                                      self._visible, self._source)
+        if not self._done_once:
+            self._previous, self._done_once = previous, True
+
+    def undo(self) -> None:
+        self._session.focus(self.video_id, self.frame)
+        self._session.restore_annotation(self.video_id, self.frame, self._previous)
+
+
+def edited_source(existing: Annotation | None) -> str:
+    """The source an edited frame gets: manual stays manual, anything else becomes corrected."""
+    return "manual" if existing is not None and existing.source == "manual" else "corrected"
+
+
+def _describe_points(indices: Sequence[int]) -> str:
+    if len(indices) == 1:
+        return POINT_NAMES[int(indices[0])]
+    return f"{len(indices)} points"
+
+
+class MovePointCommand(AnnotationCommand):
+    """A drag of one or several points, pushed once on release."""
+
+    def __init__(self, session: LabelSession, video_id: int, frame: int, base: np.ndarray,
+                 visible: np.ndarray, indices: Sequence[int], positions: np.ndarray,
+                 source: str) -> None:
+        points = np.array(base, dtype=np.float32)
+        points[list(indices)] = np.asarray(positions, dtype=np.float32)
+        super().__init__(session, video_id, frame, points, visible, source,
+                         f"Move {_describe_points(indices)} (frame {frame})")
+
+
+class ToggleVisibilityCommand(AnnotationCommand):
+    def __init__(self, session: LabelSession, video_id: int, frame: int, points: np.ndarray,
+                 visible: np.ndarray, indices: Sequence[int], source: str) -> None:
+        flipped = np.array(visible, dtype=bool)
+        flipped[list(indices)] = ~flipped[list(indices)]
+        super().__init__(session, video_id, frame, points, flipped, source,
+                         f"Toggle visibility of {_describe_points(indices)} (frame {frame})")
+
+
+class PlaceTemplateCommand(AnnotationCommand):
+    def __init__(self, session: LabelSession, video_id: int, frame: int,
+                 points: np.ndarray) -> None:
+        super().__init__(session, video_id, frame, points, None, "manual",
+                         f"Place template (frame {frame})")
+
+
+class AcceptPseudoLabelCommand(AnnotationCommand):
+    def __init__(self, session: LabelSession, video_id: int, frame: int,
+                 points: np.ndarray) -> None:
+        super().__init__(session, video_id, frame, points, None, "accepted",
+                         f"Accept pseudo-label (frame {frame})")
+
+
+class CopyKeyframeCommand(AnnotationCommand):
+    def __init__(self, session: LabelSession, video_id: int, frame: int,
+                 source_annotation: Annotation) -> None:
+        super().__init__(session, video_id, frame, source_annotation.points,
+                         source_annotation.visible, "manual",
+                         f"Copy keyframe {source_annotation.frame} to frame {frame}")
+
+
+class DeleteKeyframeCommand(AnnotationCommand):
+    def __init__(self, session: LabelSession, video_id: int, frame: int) -> None:
+        super().__init__(session, video_id, frame, None, None, "manual",
+                         f"Delete keyframe (frame {frame})")

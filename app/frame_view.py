@@ -1,0 +1,236 @@
+"""The frame view: the video frame, zoom and pan, and the editable 68-point shape.
+
+The view only displays and reports gestures: a finished drag emits ``points_dragged`` once (the
+main window turns it into one undo command); a box drawn in template mode emits ``box_drawn``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPixmap, QWheelEvent
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsRectItem, QGraphicsScene, QGraphicsView
+
+from app.landmark_items import ComparisonOverlay, LandmarkLayer
+from core.landmarks import Box, bounding_box
+
+logger = logging.getLogger(__name__)
+
+ZOOM_STEP = 1.0015  # per wheel delta unit (120 a notch: about 20 % a notch)
+MIN_ZOOM, MAX_ZOOM = 0.05, 40.0
+
+
+class FrameView(QGraphicsView):
+    """Shows one frame and its landmarks; wheel zooms around the cursor, middle/space drag pans."""
+
+    points_dragged = Signal(object, object)  # indices (N,), positions (N, 2)
+    box_drawn = Signal(object)  # core.landmarks.Box
+    zoom_changed = Signal(float)
+    play_requested = Signal()
+
+    def __init__(self, parent: object = None) -> None:
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.setBackgroundBrush(QColor(32, 32, 36))
+        self.setRenderHint(QPainter.RenderHint.Antialiasing)
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setDragMode(QGraphicsView.DragMode.RubberBandDrag)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.pixmap_item = QGraphicsPixmapItem()
+        self.pixmap_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self.scene().addItem(self.pixmap_item)
+        self.layer = LandmarkLayer(self.scene())
+        self.overlay = ComparisonOverlay()
+        self.scene().addItem(self.overlay)
+        self.box_item = QGraphicsRectItem()
+        self.box_item.setPen(QColor(255, 255, 255))
+        self.box_item.setVisible(False)
+        self.box_item.setZValue(20)
+        self.scene().addItem(self.box_item)
+        self.shown_frame: int | None = None
+        self._pan_from: QPoint | None = None
+        self._space_down = False
+        self._space_panned = False
+        self._box_mode = False
+        self._box_origin: QPointF | None = None
+        self._fitted = True
+        self.editable = True
+
+    # -- content -------------------------------------------------------------------------------
+    def set_image(self, image: QImage | None, frame: int | None) -> None:
+        first = self.pixmap_item.pixmap().isNull()
+        if image is None:
+            self.pixmap_item.setPixmap(QPixmap())
+        else:
+            old_size = self.pixmap_item.pixmap().size()
+            self.pixmap_item.setPixmap(QPixmap.fromImage(image))
+            if first or old_size != image.size():
+                self.scene().setSceneRect(QRectF(0, 0, image.width(), image.height()))
+                if first or self._fitted:
+                    self.fit()
+        self.shown_frame = frame
+
+    def show_shape(self, points: np.ndarray | None, visible: np.ndarray | None = None,
+                   kind: str = "manual", confidence: np.ndarray | None = None) -> None:
+        if points is None:
+            self.layer.set_shown(False)
+            return
+        self.layer.set_shape(points, visible, kind, confidence)
+
+    def show_comparison(self, points: np.ndarray | None) -> None:
+        self.overlay.set_points(points)
+
+    # -- zoom and pan --------------------------------------------------------------------------
+    @property
+    def zoom(self) -> float:
+        return float(self.transform().m11())
+
+    def fit(self) -> None:
+        rect = self.scene().sceneRect()
+        if rect.isEmpty():
+            return
+        self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+        self._fitted = True
+        self.zoom_changed.emit(self.zoom)
+
+    def zoom_to(self, box: Box, margin: float = 0.35) -> None:
+        rect = QRectF(box.x, box.y, box.width, box.height)
+        rect = rect.adjusted(-margin * box.width, -margin * box.height,
+                             margin * box.width, margin * box.height)
+        if rect.width() < 4 or rect.height() < 4:
+            return
+        self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+        self._fitted = False
+        self.zoom_changed.emit(self.zoom)
+
+    def zoom_to_points(self, points: np.ndarray | None) -> None:
+        if points is not None:
+            self.zoom_to(bounding_box(points))
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt override)
+        delta = event.angleDelta().y()
+        if delta == 0:
+            return
+        factor = ZOOM_STEP ** delta
+        target = min(max(self.zoom * factor, MIN_ZOOM), MAX_ZOOM)
+        factor = target / self.zoom
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.scale(factor, factor)
+        self._fitted = False
+        self.zoom_changed.emit(self.zoom)
+        event.accept()
+
+    def visible_scene_rect(self) -> QRectF:
+        return self.mapToScene(self.viewport().rect()).boundingRect().intersected(
+            self.scene().sceneRect())
+
+    def resizeEvent(self, event: object) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self._fitted:
+            self.fit()
+
+    # -- template box ----------------------------------------------------------------------
+    def begin_box(self) -> None:
+        """The next left drag draws a face box (for Place template); Escape cancels."""
+        self._box_mode = True
+        self.viewport().setCursor(Qt.CursorShape.CrossCursor)
+
+    def _end_box(self) -> None:
+        self._box_mode = False
+        self._box_origin = None
+        self.box_item.setVisible(False)
+        self.viewport().unsetCursor()
+
+    # -- mouse -------------------------------------------------------------------------------
+    def _start_pan(self, pos: QPoint) -> None:
+        self._pan_from = pos
+        self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        pos = event.position().toPoint()
+        if event.button() == Qt.MouseButton.MiddleButton or (
+                event.button() == Qt.MouseButton.LeftButton and self._space_down):
+            self._start_pan(pos)
+            self._space_panned = self._space_down
+            event.accept()
+            return
+        if self._box_mode and event.button() == Qt.MouseButton.LeftButton:
+            self._box_origin = self.mapToScene(pos)
+            self.box_item.setRect(QRectF(self._box_origin, self._box_origin))
+            self.box_item.setVisible(True)
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        pos = event.position().toPoint()
+        if self._pan_from is not None:
+            delta = pos - self._pan_from
+            self._pan_from = pos
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - delta.x())
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - delta.y())
+            self._fitted = False
+            event.accept()
+            return
+        if self._box_origin is not None:
+            self.box_item.setRect(QRectF(self._box_origin, self.mapToScene(pos)).normalized())
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._pan_from is not None:
+            self._pan_from = None
+            self.viewport().unsetCursor()
+            event.accept()
+            return
+        if self._box_origin is not None:
+            rect = self.box_item.rect()
+            self._end_box()
+            if rect.width() >= 8 and rect.height() >= 8:
+                self.box_drawn.emit(Box(rect.x(), rect.y(), rect.width(), rect.height()))
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+        if self.layer.shown:
+            moved = self.layer.moved_indices()
+            if len(moved):
+                self.points_dragged.emit(moved, self.layer.positions()[moved])
+
+    # -- keys (space: pan while held, play/pause when tapped) ---------------------------------
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
+            if event.key() == Qt.Key.Key_Space and event.modifiers() == Qt.KeyboardModifier.NoModifier:
+                event.accept()
+                return True
+            if event.key() == Qt.Key.Key_Escape and self._box_mode:
+                event.accept()
+                return True
+        return super().event(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Space:
+            if not event.isAutoRepeat():
+                self._space_down, self._space_panned = True, False
+            event.accept()
+            return
+        if event.key() == Qt.Key.Key_Escape and self._box_mode:
+            self._end_box()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Space:
+            if not event.isAutoRepeat():
+                self._space_down = False
+                if not self._space_panned:
+                    self.play_requested.emit()
+            event.accept()
+            return
+        super().keyReleaseEvent(event)

@@ -1,0 +1,187 @@
+"""Graphics items for the 68 landmarks: draggable points, group polylines and a comparison overlay.
+
+Manual points are filled discs in their group's colour; pseudo-label points are hollow rings
+coloured by confidence (red low, green high); occluded points are drawn faint and dashed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen
+from PySide6.QtWidgets import (
+    QGraphicsEllipseItem,
+    QGraphicsItem,
+    QGraphicsPathItem,
+    QGraphicsScene,
+)
+
+from core.landmarks import EDGES, GROUP_RANGES, N_POINTS, POINT_NAMES, group_of
+
+GROUP_COLOURS: dict[str, QColor] = {
+    "jaw": QColor(255, 196, 0),
+    "right_brow": QColor(255, 120, 40),
+    "left_brow": QColor(255, 120, 40),
+    "nose_bridge": QColor(80, 220, 255),
+    "nostrils": QColor(80, 220, 255),
+    "right_eye": QColor(90, 255, 120),
+    "left_eye": QColor(90, 255, 120),
+    "outer_lips": QColor(255, 80, 160),
+    "inner_lips": QColor(220, 120, 255),
+}
+POINT_RADIUS = 4.0
+SELECTED_COLOUR = QColor(255, 255, 255)
+
+
+def confidence_colour(value: float) -> QColor:
+    """Red (0) through yellow to green (1)."""
+    v = float(np.clip(value, 0.0, 1.0))
+    return QColor.fromHsvF(v / 3.0, 0.9, 1.0)
+
+
+class PointItem(QGraphicsEllipseItem):
+    """One draggable landmark; its size stays constant on screen at any zoom."""
+
+    def __init__(self, index: int, layer: LandmarkLayer) -> None:
+        r = POINT_RADIUS
+        super().__init__(QRectF(-r, -r, 2 * r, 2 * r))
+        self.index = index
+        self._layer = layer
+        self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+                      | QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+                      | QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations
+                      | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
+        self.setAcceptHoverEvents(True)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setToolTip(f"{index}: {POINT_NAMES[index]}")
+        self.setZValue(10)
+        self.style = ("manual", True, 1.0)
+
+    def apply_style(self, kind: str, visible: bool, confidence: float) -> None:
+        self.style = (kind, visible, confidence)
+        self._restyle()
+
+    def _restyle(self) -> None:
+        kind, visible, confidence = self.style
+        colour = (GROUP_COLOURS[group_of(self.index)] if kind == "manual"
+                  else confidence_colour(confidence))
+        if not visible:
+            colour = QColor(colour)
+            colour.setAlpha(110)
+        selected = self.isSelected()
+        pen = QPen(SELECTED_COLOUR if selected else (QColor(0, 0, 0, 200) if kind == "manual"
+                                                      else colour))
+        pen.setWidthF(2.5 if selected or kind != "manual" else 1.0)
+        if not visible:
+            pen.setStyle(Qt.PenStyle.DotLine)
+        self.setPen(pen)
+        self.setBrush(QBrush(colour) if kind == "manual" and visible
+                      else Qt.BrushStyle.NoBrush)
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: object) -> object:
+        if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
+            self._layer.point_moved_live()
+        elif change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
+            self._restyle()
+        return super().itemChange(change, value)
+
+
+class LandmarkLayer:
+    """The 68 editable points of the shown shape plus one polyline path per group."""
+
+    def __init__(self, scene: QGraphicsScene) -> None:
+        self.points = [PointItem(i, self) for i in range(N_POINTS)]
+        self.paths: dict[str, QGraphicsPathItem] = {}
+        for name in GROUP_RANGES:
+            path = QGraphicsPathItem()
+            pen = QPen(GROUP_COLOURS[name])
+            pen.setWidthF(1.5)
+            pen.setCosmetic(True)
+            path.setPen(pen)
+            path.setZValue(5)
+            scene.addItem(path)
+            self.paths[name] = path
+        for item in self.points:
+            scene.addItem(item)
+        self.base = np.zeros((N_POINTS, 2), dtype=np.float32)
+        self.visible = np.ones(N_POINTS, dtype=bool)
+        self.kind = "manual"
+        self._syncing = False
+        self.set_shown(False)
+
+    def set_shown(self, shown: bool) -> None:
+        for item in self.points:
+            item.setVisible(shown)
+            if not shown:
+                item.setSelected(False)
+        for path in self.paths.values():
+            path.setVisible(shown)
+
+    @property
+    def shown(self) -> bool:
+        return self.points[0].isVisible()
+
+    def set_shape(self, points: np.ndarray, visible: np.ndarray | None, kind: str,
+                  confidence: np.ndarray | None = None) -> None:
+        """Show a shape; ``kind`` is "manual" (solid) or "pseudo" (hollow, by confidence)."""
+        self.base = np.array(points, dtype=np.float32)
+        self.visible = (np.ones(N_POINTS, dtype=bool) if visible is None
+                        else np.array(visible, dtype=bool))
+        self.kind = kind
+        conf = np.ones(N_POINTS) if confidence is None else np.asarray(confidence)
+        self._syncing = True
+        for i, item in enumerate(self.points):
+            item.setPos(QPointF(float(self.base[i, 0]), float(self.base[i, 1])))
+            item.apply_style(kind, bool(self.visible[i]), float(conf[i]))
+        self._syncing = False
+        self._rebuild_paths()
+        self.set_shown(True)
+
+    def positions(self) -> np.ndarray:
+        return np.array([[item.pos().x(), item.pos().y()] for item in self.points],
+                        dtype=np.float32)
+
+    def moved_indices(self, tolerance: float = 1e-3) -> np.ndarray:
+        return np.flatnonzero(np.abs(self.positions() - self.base).max(axis=1) > tolerance)
+
+    def selected_indices(self) -> list[int]:
+        return [item.index for item in self.points if item.isSelected() and item.isVisible()]
+
+    def point_moved_live(self) -> None:
+        if not self._syncing:
+            self._rebuild_paths()
+
+    def _rebuild_paths(self) -> None:
+        pos = self.positions()
+        paths = {name: QPainterPath() for name in self.paths}
+        for a, b in EDGES:
+            path = paths[group_of(a)]
+            path.moveTo(float(pos[a, 0]), float(pos[a, 1]))
+            path.lineTo(float(pos[b, 0]), float(pos[b, 1]))
+        for name, item in self.paths.items():
+            item.setPath(paths[name])
+            pen = item.pen()
+            pen.setStyle(Qt.PenStyle.DashLine if self.kind == "pseudo" else Qt.PenStyle.SolidLine)
+            item.setPen(pen)
+
+
+class ComparisonOverlay(QGraphicsPathItem):
+    """The latest run's pseudo-label drawn thin and dashed under a keyframe, for comparison."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        pen = QPen(QColor(0, 220, 255, 200))
+        pen.setWidthF(1.0)
+        pen.setCosmetic(True)
+        pen.setStyle(Qt.PenStyle.DashLine)
+        self.setPen(pen)
+        self.setZValue(4)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+
+    def set_points(self, points: np.ndarray | None) -> None:
+        path = QPainterPath()
+        if points is not None:
+            for a, b in EDGES:
+                path.moveTo(float(points[a, 0]), float(points[a, 1]))
+                path.lineTo(float(points[b, 0]), float(points[b, 1]))
+        self.setPath(path)

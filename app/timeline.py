@@ -1,0 +1,175 @@
+"""The timeline strip (keyframes, corrections, pseudo-labels, suggestions, current frame) and the
+per-frame jitter / confidence plot of the latest run. Both draw from arrays; click to seek."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
+
+KEYFRAME_COLOUR = QColor(255, 170, 0)
+CORRECTED_COLOUR = QColor(90, 230, 110)
+PSEUDO_COLOUR = QColor(70, 130, 200)
+SUGGESTED_COLOUR = QColor(235, 70, 70)
+CURSOR_COLOUR = QColor(255, 255, 255)
+
+
+class TimelineStrip(QWidget):
+    """One pixel column per frame bin: where keyframes, pseudo-labels and suggestions are."""
+
+    seek_requested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMinimumHeight(34)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setToolTip("Timeline: orange = keyframe, green = corrected/accepted, blue = "
+                        "pseudo-labelled, red = suggested. Click or drag to seek.")
+        self.frame_count = 0
+        self.current = 0
+        self.keyframes = np.zeros(0, dtype=np.int64)
+        self.corrected = np.zeros(0, dtype=np.int64)
+        self.pseudo = np.zeros(0, dtype=np.int64)
+        self.suggested = np.zeros(0, dtype=np.int64)
+
+    def set_data(self, frame_count: int, keyframes: dict[int, str],
+                 pseudo: np.ndarray | None, suggested: np.ndarray | None) -> None:
+        self.frame_count = frame_count
+        frames = np.array(sorted(keyframes), dtype=np.int64)
+        corrected = np.array([keyframes[f] in ("corrected", "accepted") for f in frames],
+                             dtype=bool)
+        self.keyframes = frames[~corrected] if len(frames) else frames
+        self.corrected = frames[corrected] if len(frames) else frames
+        self.pseudo = np.zeros(0, np.int64) if pseudo is None else np.asarray(pseudo, np.int64)
+        self.suggested = (np.zeros(0, np.int64) if suggested is None
+                          else np.asarray(suggested, np.int64))
+        self.update()
+
+    def set_current(self, frame: int) -> None:
+        if frame != self.current:
+            self.current = frame
+            self.update()
+
+    def _x(self, frames: np.ndarray) -> np.ndarray:
+        width = max(self.width() - 1, 1)
+        return np.unique((frames.astype(np.float64) + 0.5) * width
+                         / max(self.frame_count, 1)).astype(np.int64)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
+        painter = QPainter(self)
+        h = self.height()
+        painter.fillRect(self.rect(), QColor(44, 44, 50))
+        if self.frame_count <= 0:
+            painter.end()
+            return
+        band = max(h // 4, 4)
+        for x in self._x(self.pseudo):
+            painter.fillRect(int(x), band, 1, h - 2 * band, PSEUDO_COLOUR)
+        for frames, colour in ((self.keyframes, KEYFRAME_COLOUR),
+                               (self.corrected, CORRECTED_COLOUR)):
+            pen = QPen(colour)
+            pen.setWidth(2)
+            painter.setPen(pen)
+            for x in self._x(frames):
+                painter.drawLine(int(x), 2, int(x), h - band)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(SUGGESTED_COLOUR)
+        for x in self._x(self.suggested):
+            painter.drawRect(QRectF(float(x) - 1.5, h - band + 1, 3, band - 2))
+        cursor_x = int(self._x(np.array([self.current]))[0])
+        pen = QPen(CURSOR_COLOUR)
+        pen.setWidth(2)
+        painter.setPen(pen)
+        painter.drawLine(cursor_x, 0, cursor_x, h)
+        painter.end()
+
+    def frame_at(self, x: float) -> int:
+        frame = int(x / max(self.width(), 1) * self.frame_count)
+        return int(min(max(frame, 0), max(self.frame_count - 1, 0)))
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self.frame_count and event.button() == Qt.MouseButton.LeftButton:
+            self.seek_requested.emit(self.frame_at(event.position().x()))
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self.frame_count and event.buttons() & Qt.MouseButton.LeftButton:
+            self.seek_requested.emit(self.frame_at(event.position().x()))
+
+
+class StatsPlot(pg.GraphicsLayoutWidget):
+    """Jitter and mean confidence of the latest run per frame, with the current frame marked."""
+
+    seek_requested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setBackground(QColor(36, 36, 40))
+        self.setMinimumHeight(120)
+        self.jitter_plot = self.addPlot(row=0, col=0)
+        self.confidence_plot = self.addPlot(row=1, col=0)
+        self.confidence_plot.setXLink(self.jitter_plot)
+        self.lines = []
+        for plot, label, colour in ((self.jitter_plot, "jitter %", (255, 170, 60)),
+                                    (self.confidence_plot, "confidence", (90, 200, 255))):
+            plot.setLabel("left", label)
+            plot.showGrid(x=False, y=True, alpha=0.25)
+            plot.setMouseEnabled(x=True, y=False)
+            plot.hideButtons()
+            plot.getAxis("left").setWidth(52)
+            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((255, 255, 255), width=1))
+            plot.addItem(line)
+            self.lines.append(line)
+            plot.curve = plot.plot([], [], pen=pg.mkPen(colour, width=1.5))
+        self.jitter_plot.getAxis("bottom").setStyle(showValues=False)
+        self.confidence_plot.setYRange(0.0, 1.05)
+        self.scene().sigMouseClicked.connect(self._clicked)
+        self.frame_count = 0
+
+    def set_data(self, frame_count: int, frames: np.ndarray | None,
+                 jitter: np.ndarray | None, confidence: np.ndarray | None) -> None:
+        self.frame_count = frame_count
+        empty = np.zeros(0)
+        has = frames is not None and len(frames) > 0
+        self.jitter_plot.curve.setData(frames if has else empty, jitter if has else empty)
+        self.confidence_plot.curve.setData(frames if has else empty,
+                                           confidence if has else empty)
+        self.jitter_plot.setXRange(0, max(frame_count - 1, 1), padding=0.01)
+        if has and jitter is not None:
+            top = float(np.percentile(jitter, 99.5)) if len(jitter) else 1.0
+            self.jitter_plot.setYRange(0.0, max(top * 1.1, 1e-3))
+
+    def set_current(self, frame: int) -> None:
+        for line in self.lines:
+            line.setValue(frame)
+
+    def _clicked(self, event: object) -> None:
+        pos = event.scenePos()  # type: ignore[attr-defined]
+        for plot in (self.jitter_plot, self.confidence_plot):
+            if plot.sceneBoundingRect().contains(pos) and self.frame_count:
+                x = plot.vb.mapSceneToView(pos).x()
+                self.seek_requested.emit(int(min(max(round(x), 0), self.frame_count - 1)))
+                return
+
+
+class TimelinePanel(QWidget):
+    """The strip above the plot, as one widget under the frame view."""
+
+    seek_requested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
+        layout.setSpacing(2)
+        self.strip = TimelineStrip(self)
+        self.plot = StatsPlot(self)
+        layout.addWidget(self.strip)
+        layout.addWidget(self.plot)
+        self.strip.seek_requested.connect(self.seek_requested)
+        self.plot.seek_requested.connect(self.seek_requested)
+
+    def set_current(self, frame: int) -> None:
+        self.strip.set_current(frame)
+        self.plot.set_current(frame)

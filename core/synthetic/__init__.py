@@ -1,0 +1,23 @@
+"""Synthetic benchmark clips with exact ground truth (300VW layout), from photos or drawn faces.
+
+``make_clip`` animates one face (a photo with a ``.pts`` file, or a procedurally drawn face) with
+smooth similarity motion and non-rigid expressions through a piecewise-affine mesh warp, adds
+illumination changes, blur, noise, compression and (for ``hard``) an occluder, and writes the
+video, keyframe annotations and the ground truth of every frame.
+"""
+
+from __future__ import annotations
+
+from core.synthetic.clip import (
+                                 ClipInfo,
+                                 keyframe_indices,
+                                 load_clip_info,
+                                 make_clip,
+                                 make_clips,
+                                 pts_name,
+)
+from core.synthetic.face import FaceSource, find_faces, load_face
+from core.synthetic.procedural import procedural_face
+
+__all__ = ["ClipInfo", "FaceSource", "find_faces", "keyframe_indices", "load_clip_info",
+           "load_face", "make_clip", "make_clips", "procedural_face", "pts_name"]

@@ -1,0 +1,66 @@
+"""TSAL configuration: frozen dataclasses that only describe a training run, and the presets.
+
+``fast`` is the 2-core-CPU preset (64x64 grey crops, a 16-channel encoder-decoder, heatmaps at
+1/2 resolution, a few hundred steps); ``quality`` is larger and meant for a GPU. λ (the teacher's
+filter) defaults to 0.99 rather than the paper's 0.999: a fast run has only a few hundred steps,
+and with λ = 0.999 the teacher would move only ~1 − 0.999^400 ≈ 33 % of the way towards the
+student's queue mean over the whole run, so the filter would barely act.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class TSALConfig:
+    """Every knob of one TSAL run (see DESIGN.md §4.1 for the symbols)."""
+
+    crop: int = 64  # crop side in pixels (grey)
+    width: int = 16  # channels of the first encoder stage
+    margin: float = 1.45  # crop side / face box side
+    steps: int = 360  # gradient steps per model
+    batch_labelled: int = 16  # augmented keyframe crops per step
+    clips_per_step: int = 4  # unlabelled clips per step
+    clip_len: int = 4  # K: frames per clip, the first one a keyframe
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    lam: float = 0.99  # λ: teacher filter Θ_R ← λΘ_R + (1−λ)·mean(queue)
+    queue: int = 4  # v: length of the student-parameter queue
+    mu: float = 0.6  # μ: student's fused target μ·φ + (1−μ)·pC
+    gamma: float = 0.8  # γ: prediction p = γ·pM + (1−γ)·pC
+    omega_max: float = 1.0  # ω(t) plateau
+    ramp_up: float = 0.3  # fraction of the steps spent climbing
+    ramp_down: float = 0.15  # fraction of the steps spent decaying at the end
+    omega_end: float = 0.5  # ω at the very end, as a fraction of omega_max
+    w_sic: float = 1.0
+    w_mfds: float = 1.0
+    w_coord: float = 1.0  # soft-argmax coordinate term added to the heatmap loss
+    heat_sigma: float = 1.0  # Gaussian σ of target heatmaps, in heatmap pixels
+    aug_rotate_deg: float = 12.0
+    aug_scale: float = 0.08
+    aug_shift: float = 0.05  # fraction of the crop
+    aug_flip: float = 0.5
+    aug_photometric: float = 0.8  # probability of colour / blur / noise jitter
+    aug_occlude: float = 0.3
+    use_semi: bool = True  # False: keyframes only ("supervised")
+    use_sic: bool = True
+    use_mfds: bool = True
+    async_teacher: bool = True  # False: the teacher is not filtered towards the student
+    flow: str = "lk"  # classical tracker used as φ: "lk" or "dis"
+    threads: int = 2
+    seed: int = 0
+
+
+PRESETS: dict[str, TSALConfig] = {
+    "fast": TSALConfig(),
+    "quality": TSALConfig(crop=96, width=32, steps=1500, batch_labelled=32, clips_per_step=8,
+                          lam=0.995, queue=8),
+}
+
+
+def preset(name: str, **overrides: object) -> TSALConfig:
+    """A named preset with fields overridden; KeyError names the valid presets."""
+    if name not in PRESETS:
+        raise KeyError(f"unknown TSAL preset {name!r}: use one of {sorted(PRESETS)}")
+    return replace(PRESETS[name], **overrides)
