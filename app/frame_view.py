@@ -60,8 +60,10 @@ class FrameView(QGraphicsView):
         self._box_origin: QPointF | None = None
         self._fitted = True
         self.editable = True
+        self.placeholder = ("Open a project (Ctrl+O) or create one (Ctrl+N), then add videos.\n"
+                            "New here? Start with  python main.py --demo")
 
-    # -- content -------------------------------------------------------------------------------
+    # -- content ------------------------------------------------------------------------------
     def set_image(self, image: QImage | None, frame: int | None) -> None:
         first = self.pixmap_item.pixmap().isNull()
         if image is None:
@@ -85,14 +87,24 @@ class FrameView(QGraphicsView):
     def show_comparison(self, points: np.ndarray | None) -> None:
         self.overlay.set_points(points)
 
-    # -- zoom and pan --------------------------------------------------------------------------
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        super().drawForeground(painter, rect)
+        if self.pixmap_item.pixmap().isNull() and self.placeholder:
+            painter.save()
+            painter.resetTransform()
+            painter.setPen(QColor(170, 170, 180))
+            painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter,
+                             self.placeholder)
+            painter.restore()
+
+    # -- zoom and pan -------------------------------------------------------------------------
     @property
     def zoom(self) -> float:
         return float(self.transform().m11())
 
     def fit(self) -> None:
         rect = self.scene().sceneRect()
-        if rect.isEmpty():
+        if rect.isEmpty() or self.pixmap_item.pixmap().isNull():
             return
         self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
         self._fitted = True
@@ -112,7 +124,7 @@ class FrameView(QGraphicsView):
         if points is not None:
             self.zoom_to(bounding_box(points))
 
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt override)
+    def wheelEvent(self, event: QWheelEvent) -> None:
         delta = event.angleDelta().y()
         if delta == 0:
             return
@@ -129,12 +141,12 @@ class FrameView(QGraphicsView):
         return self.mapToScene(self.viewport().rect()).boundingRect().intersected(
             self.scene().sceneRect())
 
-    def resizeEvent(self, event: object) -> None:  # noqa: N802
+    def resizeEvent(self, event: object) -> None:
         super().resizeEvent(event)
         if self._fitted:
             self.fit()
 
-    # -- template box ----------------------------------------------------------------------
+    # -- template box -------------------------------------------------------------------------
     def begin_box(self) -> None:
         """The next left drag draws a face box (for Place template); Escape cancels."""
         self._box_mode = True
@@ -146,12 +158,12 @@ class FrameView(QGraphicsView):
         self.box_item.setVisible(False)
         self.viewport().unsetCursor()
 
-    # -- mouse -------------------------------------------------------------------------------
+    # -- mouse --------------------------------------------------------------------------------
     def _start_pan(self, pos: QPoint) -> None:
         self._pan_from = pos
         self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         pos = event.position().toPoint()
         if event.button() == Qt.MouseButton.MiddleButton or (
                 event.button() == Qt.MouseButton.LeftButton and self._space_down):
@@ -167,7 +179,7 @@ class FrameView(QGraphicsView):
             return
         super().mousePressEvent(event)
 
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
         pos = event.position().toPoint()
         if self._pan_from is not None:
             delta = pos - self._pan_from
@@ -183,7 +195,7 @@ class FrameView(QGraphicsView):
             return
         super().mouseMoveEvent(event)
 
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if self._pan_from is not None:
             self._pan_from = None
             self.viewport().unsetCursor()
@@ -205,7 +217,8 @@ class FrameView(QGraphicsView):
     # -- keys (space: pan while held, play/pause when tapped) ---------------------------------
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
-            if event.key() == Qt.Key.Key_Space and event.modifiers() == Qt.KeyboardModifier.NoModifier:
+            plain = event.modifiers() == Qt.KeyboardModifier.NoModifier
+            if event.key() == Qt.Key.Key_Space and plain:
                 event.accept()
                 return True
             if event.key() == Qt.Key.Key_Escape and self._box_mode:
@@ -213,7 +226,7 @@ class FrameView(QGraphicsView):
                 return True
         return super().event(event)
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Space:
             if not event.isAutoRepeat():
                 self._space_down, self._space_panned = True, False
@@ -225,7 +238,7 @@ class FrameView(QGraphicsView):
             return
         super().keyPressEvent(event)
 
-    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Space:
             if not event.isAutoRepeat():
                 self._space_down = False

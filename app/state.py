@@ -38,7 +38,7 @@ class LabelSession(QObject):
         self.pseudo: PseudoLabels | None = None
         self.stats: FrameStats | None = None
 
-    # -- project and video -------------------------------------------------------------------
+    # -- project and video --------------------------------------------------------------------
     @property
     def project_path(self) -> Path | None:
         return None if self.project is None else self.project.path
@@ -110,7 +110,7 @@ class LabelSession(QObject):
     def fps(self) -> float:
         return 25.0 if self.video is None or self.video.fps <= 0 else self.video.fps
 
-    # -- frames ------------------------------------------------------------------------------
+    # -- frames -------------------------------------------------------------------------------
     def seek(self, frame: int) -> None:
         if self.video is None:
             return
@@ -141,7 +141,7 @@ class LabelSession(QObject):
             return None
         return self.pseudo.for_frame(self.frame if frame is None else frame)
 
-    # -- writing (called by the undo commands) -----------------------------------------------
+    # -- writing (called by the undo commands) ------------------------------------------------
     def focus(self, video_id: int, frame: int) -> None:
         """Show ``frame`` of ``video_id`` (undo of an edit made elsewhere jumps there)."""
         if self.video is None or self.video.id != video_id:

@@ -16,6 +16,17 @@ SUGGESTED_COLOUR = QColor(235, 70, 70)
 CURSOR_COLOUR = QColor(255, 255, 255)
 
 
+def _segments(frames: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of consecutive frames as (first, last) pairs."""
+    if len(frames) == 0:
+        return []
+    frames = np.sort(frames)
+    breaks = np.flatnonzero(np.diff(frames) > 1)
+    starts = np.r_[frames[0], frames[breaks + 1]]
+    stops = np.r_[frames[breaks], frames[-1]]
+    return list(zip(starts.tolist(), stops.tolist()))
+
+
 class TimelineStrip(QWidget):
     """One pixel column per frame bin: where keyframes, pseudo-labels and suggestions are."""
 
@@ -57,7 +68,7 @@ class TimelineStrip(QWidget):
         return np.unique((frames.astype(np.float64) + 0.5) * width
                          / max(self.frame_count, 1)).astype(np.int64)
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
+    def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         h = self.height()
         painter.fillRect(self.rect(), QColor(44, 44, 50))
@@ -65,8 +76,10 @@ class TimelineStrip(QWidget):
             painter.end()
             return
         band = max(h // 4, 4)
-        for x in self._x(self.pseudo):
-            painter.fillRect(int(x), band, 1, h - 2 * band, PSEUDO_COLOUR)
+        scale = max(self.width() - 1, 1) / max(self.frame_count, 1)
+        for start, stop in _segments(self.pseudo):
+            x0, x1 = int(start * scale), int(np.ceil((stop + 1) * scale))
+            painter.fillRect(x0, band, max(x1 - x0, 1), h - 2 * band, PSEUDO_COLOUR)
         for frames, colour in ((self.keyframes, KEYFRAME_COLOUR),
                                (self.corrected, CORRECTED_COLOUR)):
             pen = QPen(colour)
@@ -89,11 +102,11 @@ class TimelineStrip(QWidget):
         frame = int(x / max(self.width(), 1) * self.frame_count)
         return int(min(max(frame, 0), max(self.frame_count - 1, 0)))
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         if self.frame_count and event.button() == Qt.MouseButton.LeftButton:
             self.seek_requested.emit(self.frame_at(event.position().x()))
 
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
         if self.frame_count and event.buttons() & Qt.MouseButton.LeftButton:
             self.seek_requested.emit(self.frame_at(event.position().x()))
 
@@ -106,24 +119,30 @@ class StatsPlot(pg.GraphicsLayoutWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setBackground(QColor(36, 36, 40))
-        self.setMinimumHeight(120)
+        self.setMinimumHeight(170)
+        self.setMaximumHeight(220)
         self.jitter_plot = self.addPlot(row=0, col=0)
         self.confidence_plot = self.addPlot(row=1, col=0)
         self.confidence_plot.setXLink(self.jitter_plot)
         self.lines = []
-        for plot, label, colour in ((self.jitter_plot, "jitter %", (255, 170, 60)),
-                                    (self.confidence_plot, "confidence", (90, 200, 255))):
+        for plot, label, colour in ((self.jitter_plot, "jitter", (255, 170, 60)),
+                                    (self.confidence_plot, "conf.", (90, 200, 255))):
             plot.setLabel("left", label)
+            plot.setToolTip("Jitter (% of face size) of the latest run's points per frame"
+                            if label == "jitter" else "Mean per-point confidence per frame")
             plot.showGrid(x=False, y=True, alpha=0.25)
             plot.setMouseEnabled(x=True, y=False)
             plot.hideButtons()
             plot.getAxis("left").setWidth(52)
+            plot.getAxis("left").enableAutoSIPrefix(False)
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((255, 255, 255), width=1))
             plot.addItem(line)
             self.lines.append(line)
             plot.curve = plot.plot([], [], pen=pg.mkPen(colour, width=1.5))
         self.jitter_plot.getAxis("bottom").setStyle(showValues=False)
-        self.confidence_plot.setYRange(0.0, 1.05)
+        self.confidence_plot.setYRange(-0.08, 1.08, padding=0)
+        self.confidence_plot.getAxis("left").setTicks([[(0.0, "0"), (0.5, ".5"), (1.0, "1")]])
+        self.ci.layout.setSpacing(0)
         self.scene().sigMouseClicked.connect(self._clicked)
         self.frame_count = 0
 

@@ -52,9 +52,10 @@ def digest(image: np.ndarray) -> bytes:
     return hashlib.blake2b(np.ascontiguousarray(image), digest_size=16).digest()
 
 
-def linear_hashes(path: Path) -> tuple[list[bytes], float]:
+def linear_hashes(path: Path, backend: str = "ffmpeg") -> tuple[list[bytes], float]:
     """Per-frame hashes of a sequential decode, and the seconds spent decoding."""
-    cap = cv2.VideoCapture(str(path))
+    api = cv2.CAP_OPENCV_MJPEG if backend == "mjpeg" else cv2.CAP_FFMPEG
+    cap = cv2.VideoCapture(str(path), api)
     hashes, decoding = [], 0.0
     while True:
         t0 = time.perf_counter()
@@ -73,12 +74,15 @@ def ms(values: list[float], q: float) -> float:
 
 def bench_one(label: str, path: Path, n_seeks: int, seed: int,
               index: VideoIndex | None = None, untrusted: bool = False) -> dict:
-    hashes, decode_s = linear_hashes(path)
+    ffmpeg_hashes, decode_s = linear_hashes(path)
     index_s = 0.0
     if index is None:
         t0 = time.perf_counter()
         _, index = probe_video(path)
         index_s = time.perf_counter() - t0
+    hashes = ffmpeg_hashes
+    if index.backend != "ffmpeg":  # the reader's own decoder is the reference for the reader
+        hashes, _ = linear_hashes(path, index.backend)
     if untrusted:
         index = dataclasses.replace(index, seek_exact=False)
     n = len(hashes)
@@ -104,12 +108,12 @@ def bench_one(label: str, path: Path, n_seeks: int, seed: int,
         cap.set(cv2.CAP_PROP_POS_FRAMES, i)
         ok, image = cap.read()
         base_times.append(time.perf_counter() - t0)
-        base_wrong += not ok or digest(image) != hashes[i]
+        base_wrong += not ok or digest(image) != ffmpeg_hashes[i]
     cap.release()
     return {
         "video": label, "path": str(path), "frames": n,
         "container_frames": index.container_frame_count, "size": f"{index.width}x{index.height}",
-        "file_mb": round(path.stat().st_size / 2**20, 2),
+        "file_mb": round(path.stat().st_size / 2**20, 2), "reader_backend": index.backend,
         "index_s": round(index_s, 3), "linear_decode_s": round(decode_s, 3),
         "seeks": len(targets), "seek_median_ms": ms(seek_times, 50),
         "seek_p95_ms": ms(seek_times, 95),
@@ -122,7 +126,8 @@ def bench_one(label: str, path: Path, n_seeks: int, seed: int,
 
 def markdown(rows: list[dict]) -> str:
     head = ("| video | frames | index s | linear decode s | seek median ms | seek p95 ms | "
-            "cached median µs | cv2 set+read median ms | cv2 exact | reader exact |")
+            "cached median µs | cv2 set+read median ms | cv2 exact | reader exact | "
+            "reader decoder |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     def exact(ok: bool, wrong: int) -> str:
         return "yes" if ok else f"NO ({wrong} wrong)"
@@ -134,7 +139,7 @@ def markdown(rows: list[dict]) -> str:
             f"{r['seek_median_ms']:.2f} | {r['seek_p95_ms']:.2f} | "
             f"{r['cached_median_us']:.1f} | {r['cv2_median_ms']:.2f} | "
             f"{exact(r['cv2_exact'], r['cv2_wrong'])} | "
-            f"{exact(r['reader_exact'], r['reader_wrong'])} |")
+            f"{exact(r['reader_exact'], r['reader_wrong'])} | {r['reader_backend']} |")
     return "\n".join(lines)
 
 

@@ -8,6 +8,11 @@ when ``i`` is just ahead of the decoder; otherwise it seeks the container a litt
 identifies where the seek really landed by matching the fingerprints of the frames it reads
 against the index, and decodes forward; when that fails it backs off further, and in the end
 decodes from the start.
+
+MJPG ``.avi`` files (what ``transcode_to_mjpg`` writes) are read with OpenCV's own AVI/MJPEG
+reader, whose seeks go through the AVI index and cost one JPEG decode; its pixels differ from
+FFmpeg's JPEG decoder by about a grey level, so compare frames with a ``VideoReader``, not with a
+plain ``cv2.VideoCapture``. Every other file is read with FFmpeg.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +45,6 @@ GRID = 8  # fingerprint: GRID x GRID block means of the grey frame, float32
 MATCH_TOL = 0.5  # mean |difference| of block means (grey levels) still read as "the same frame"
 IDENTIFY_MAX_READS = 32  # frames read after a seek to pin down where it landed
 FORWARD_MAX = 512  # never step forward over more frames than this instead of seeking
-_INTRA_FOURCCS = {"MJPG", "MJPA", "JPEG", "FFV1", "PNG ", "MPNG", "HFYU", "UTVD", "AVRN", "APCN"}
 _INDEX_MAGIC = b"FPVIDX1\n"
 
 
@@ -69,6 +74,7 @@ class VideoIndex:
     seek_exact: bool
     content_hash: str = ""
     file_size: int = -1
+    backend: str = "ffmpeg"  # the decoder the fingerprints came from; readers use the same
 
     @property
     def frame_count(self) -> int:
@@ -80,7 +86,7 @@ class VideoIndex:
         header = {"shape": list(fp.shape), "fps": self.fps, "width": self.width,
                   "height": self.height, "container_frame_count": self.container_frame_count,
                   "seek_exact": self.seek_exact, "content_hash": self.content_hash,
-                  "file_size": self.file_size}
+                  "file_size": self.file_size, "backend": self.backend}
         head = json.dumps(header, sort_keys=True).encode()
         return _INDEX_MAGIC + struct.pack("<I", len(head)) + head + fp.tobytes()
 
@@ -94,11 +100,13 @@ class VideoIndex:
             h = json.loads(blob[start:start + size])
             rows, cols = (int(v) for v in h["shape"])
             data = np.frombuffer(blob, dtype="<f4", offset=start + size)
-            if data.size != rows * cols or rows < 1 or cols != GRID * GRID:
+            if data.size != rows * cols or rows < 1 or cols != GRID * GRID or \
+                    h.get("backend", "ffmpeg") not in ("ffmpeg", "mjpeg"):
                 raise ValueError(f"{data.size} values for shape {(rows, cols)}")
             return cls(data.reshape(rows, cols).astype(np.float32), float(h["fps"]),
                        int(h["width"]), int(h["height"]), int(h["container_frame_count"]),
-                       bool(h["seek_exact"]), str(h["content_hash"]), int(h["file_size"]))
+                       bool(h["seek_exact"]), str(h["content_hash"]), int(h["file_size"]),
+                       h.get("backend", "ffmpeg"))
         except (ValueError, KeyError, TypeError, struct.error) as exc:
             raise VideoError(f"corrupt video index blob ({len(blob)} bytes): {exc}") from None
 
@@ -134,9 +142,14 @@ def _check_path(path: str | os.PathLike[str]) -> Path:
     return p
 
 
-def _open_capture(path: Path) -> cv2.VideoCapture:
-    """The one place captures are made (tests wrap it to simulate containers that seek badly)."""
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+def _open_capture(path: Path, backend: str = "ffmpeg") -> cv2.VideoCapture:
+    """The one place captures are made (tests wrap it to simulate containers that seek badly).
+
+    ``ffmpeg`` reads anything; ``mjpeg`` is OpenCV's own AVI/MJPEG reader, which seeks through the
+    AVI index and decodes only what is retrieved (FFmpeg's seek decodes ~16 frames each time).
+    """
+    api = cv2.CAP_OPENCV_MJPEG if backend == "mjpeg" else cv2.CAP_FFMPEG
+    cap = cv2.VideoCapture(str(path), api)
     if not cap.isOpened():
         cap.release()
         raise VideoError(f"{path}: cannot open as a video (not a video, or an unsupported codec)")
@@ -161,14 +174,14 @@ def file_hash(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return _hash_file(_check_path(path), chunk)
 
 
-def _verify_container_seeks(path: Path, fps: np.ndarray, fper: _Fingerprinter,
+def _verify_container_seeks(path: Path, backend: str, fps: np.ndarray, fper: _Fingerprinter,
                             checks: int = 6) -> bool:
     """Seek to a few frames whose fingerprint is unique nearby; True when all land exactly."""
     n = len(fps)
     if n < 3:
         return True
     tested = 0
-    cap = _open_capture(path)
+    cap = _open_capture(path, backend)
     try:
         for t in dict.fromkeys(np.linspace(n - 1, 1, 4 * checks).round().astype(int).tolist()):
             near = np.r_[max(0, t - 3):t, t + 1:min(n, t + 4)]
@@ -182,6 +195,51 @@ def _verify_container_seeks(path: Path, fps: np.ndarray, fper: _Fingerprinter,
     finally:
         cap.release()
     return tested > 0
+
+
+def _decode_pass(path: Path, backend: str, expected: int, progress: Progress | None,
+                 should_stop: ShouldStop | None) -> tuple[np.ndarray, _Fingerprinter, list]:
+    """Fingerprint every frame; also return the first and last images for a cross-check."""
+    rows: list[np.ndarray] = []
+    fper: _Fingerprinter | None = None
+    ends: list[np.ndarray] = []
+    cap = _open_capture(path, backend)
+    try:
+        while True:
+            if should_stop is not None and should_stop():
+                raise CancelledError(f"indexing {path} cancelled at frame {len(rows)}")
+            ok, img = cap.read()
+            if not ok:
+                break
+            if fper is None:
+                fper, ends = _Fingerprinter(*img.shape[:2]), [img, img]
+            elif img.shape[:2] != fper.shape:
+                raise VideoError(f"{path}: frame {len(rows)} is {img.shape[1]}x{img.shape[0]},"
+                                 f" frame 0 is {fper.shape[1]}x{fper.shape[0]}")
+            ends[1] = img
+            rows.append(fper(img))
+            if progress is not None and len(rows) % 16 == 0:
+                progress(len(rows), max(expected, len(rows) + 1))
+    finally:
+        cap.release()
+    if fper is None:
+        raise VideoError(f"{path}: no decodable frames (empty or corrupt video)")
+    return np.stack(rows), fper, ends
+
+
+def _agrees_with_ffmpeg(path: Path, n: int, ends: list[np.ndarray]) -> bool:
+    """Spot-check OpenCV's AVI/MJPEG reader against FFmpeg on the first and last frames (the
+    decoders differ by about a grey level; a parsing error differs by much more)."""
+    cap = _open_capture(path)
+    try:
+        for t, img in zip((0, n - 1), ends, strict=True):
+            cap.set(cv2.CAP_PROP_POS_FRAMES, t)
+            ok, other = cap.read()
+            if not ok or other.shape != img.shape or float(cv2.absdiff(other, img).mean()) > 4:
+                return False
+    finally:
+        cap.release()
+    return True
 
 
 def probe_video(path: str | os.PathLike[str], progress: Progress | None = None,
@@ -201,31 +259,22 @@ def probe_video(path: str | os.PathLike[str], progress: Progress | None = None,
     hasher.start()
     try:
         cap = _open_capture(p)
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        reported = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").upper()
+        cap.release()
+        backend = "mjpeg" if fourcc == b"MJPG" and p.suffix.lower() == ".avi" else "ffmpeg"
         try:
-            fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-            reported = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-            rows: list[np.ndarray] = []
-            fper: _Fingerprinter | None = None
-            while True:
-                if should_stop is not None and should_stop():
-                    raise CancelledError(f"indexing {p} cancelled at frame {len(rows)}")
-                ok, img = cap.read()
-                if not ok:
-                    break
-                if fper is None:
-                    fper = _Fingerprinter(*img.shape[:2])
-                elif img.shape[:2] != fper.shape:
-                    raise VideoError(f"{p}: frame {len(rows)} is {img.shape[1]}x{img.shape[0]},"
-                                     f" frame 0 is {fper.shape[1]}x{fper.shape[0]}")
-                rows.append(fper(img))
-                if progress is not None and len(rows) % 16 == 0:
-                    progress(len(rows), max(reported, len(rows) + 1))
-        finally:
-            cap.release()
-        if fper is None:
-            raise VideoError(f"{p}: no decodable frames (empty or corrupt video)")
-        fingerprints = np.stack(rows)
-        seek_exact = _verify_container_seeks(p, fingerprints, fper)
+            fingerprints, fper, ends = _decode_pass(p, backend, reported, progress, should_stop)
+            if backend == "mjpeg" and not _agrees_with_ffmpeg(p, len(fingerprints), ends):
+                raise VideoError("OpenCV's MJPEG reader disagrees with FFmpeg")
+        except VideoError as exc:
+            if backend == "ffmpeg":
+                raise
+            logger.info("%s: %s; indexing with FFmpeg", p, exc)
+            backend = "ffmpeg"
+            fingerprints, fper, _ = _decode_pass(p, backend, reported, progress, should_stop)
+        seek_exact = _verify_container_seeks(p, backend, fingerprints, fper)
         hasher.join()
     finally:
         stop_hash.set()
@@ -233,12 +282,13 @@ def probe_video(path: str | os.PathLike[str], progress: Progress | None = None,
     if not 0 < fps < 1000:
         logger.warning("%s: container reports fps %r; using 25", p, fps)
         fps = 25.0
-    if len(rows) != reported:
-        logger.info("%s: container reports %d frames, %d decoded", p, reported, len(rows))
+    n = len(fingerprints)
+    if n != reported:
+        logger.info("%s: container reports %d frames, %d decoded", p, reported, n)
     index = VideoIndex(fingerprints, fps, fper.shape[1], fper.shape[0], reported, seek_exact,
-                       hashed.get("h", ""), p.stat().st_size)
+                       hashed.get("h", ""), p.stat().st_size, backend)
     if progress is not None:
-        progress(len(rows), len(rows))
+        progress(n, n)
     return _info_from(p, index), index
 
 
@@ -271,11 +321,10 @@ class VideoReader:
         self._cap_lock = threading.Lock()
         self._cache_lock = threading.Lock()
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._cap = _open_capture(self._path)
+        self._backend = index.backend
+        self._cap = _open_capture(self._path, self._backend)
         self._pos: int | None = 0  # true index of the frame the next read() returns
         self._seek_exact = index.seek_exact
-        fourcc = int(self._cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little")
-        self._intra = fourcc.decode("latin-1").upper() in _INTRA_FOURCCS
         self._margin = 16
         self._cost = {"seek": 0.0, "step": 0.0}  # EWMA seconds: one seek-path call, one frame
         self._stats = dict.fromkeys(("hits", "misses", "forward", "seeks", "retries",
@@ -289,9 +338,12 @@ class VideoReader:
         self._fg_count = 0
         self._fg_idle = threading.Event()
         self._fg_idle.set()
-        if not self._matches(self.frame(0), 0):
+        try:
+            if not self._matches(self.frame(0), 0):
+                raise VideoError(f"{self._path}: frame 0 does not match the stored index")
+        except BaseException:
             self.close()
-            raise VideoError(f"{self._path}: frame 0 does not match the stored index")
+            raise
 
     # -- properties -------------------------------------------------------------------------
     @property
@@ -351,7 +403,8 @@ class VideoReader:
         return img
 
     def frames(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
-        """Frames ``start .. stop-1`` in order, decoded sequentially (not added to the cache)."""
+        """Frames ``start .. stop-1`` in order, decoded sequentially; frames not already cached
+        are decoded without entering the cache (treat all as read-only)."""
         stop = self.frame_count if stop is None else operator.index(stop)
         start = operator.index(start)
         if not 0 <= start <= stop <= self.frame_count:
@@ -432,31 +485,22 @@ class VideoReader:
                              f"{self.frame_count} frames, 0..{self.frame_count - 1})")
         return i
 
-    class _Foreground:
-        def __init__(self, reader: VideoReader) -> None:
-            self.r = reader
-
-        def __enter__(self) -> None:
-            r = self.r
-            with r._cond:
-                r._fg_count += 1
-                r._fg_idle.clear()
-            r._cap_lock.acquire()
-            if r._closed:
-                self.__exit__()
-                raise VideoError(f"{r._path}: the reader is closed")
-
-        def __exit__(self, *exc: object) -> None:
-            r = self.r
-            r._cap_lock.release()
-            with r._cond:
-                r._fg_count -= 1
-                if r._fg_count == 0:
-                    r._fg_idle.set()
-
-    def _foreground(self) -> VideoReader._Foreground:
-        """Hold the capture, making the prefetch worker give way while we wait for it."""
-        return VideoReader._Foreground(self)
+    @contextmanager
+    def _foreground(self) -> Iterator[None]:
+        """Hold the capture; the prefetch worker gives way while a caller waits for it."""
+        with self._cond:
+            self._fg_count += 1
+            self._fg_idle.clear()
+        try:
+            with self._cap_lock:
+                if self._closed:
+                    raise VideoError(f"{self._path}: the reader is closed")
+                yield
+        finally:
+            with self._cond:
+                self._fg_count -= 1
+                if self._fg_count == 0:
+                    self._fg_idle.set()
 
     def _decode(self, i: int) -> np.ndarray:
         t0 = time.perf_counter()
@@ -482,7 +526,7 @@ class VideoReader:
             return False
         if self._cost["seek"] > 0.0 and self._cost["step"] > 0.0:
             return (gap + 1) * self._cost["step"] <= self._cost["seek"]
-        return gap <= (2 if self._intra and self._seek_exact else 64)
+        return gap <= (FORWARD_MAX if self._backend == "mjpeg" else 64)
 
     def _step_to(self, i: int) -> np.ndarray:
         assert self._pos is not None and self._pos <= i
@@ -527,7 +571,7 @@ class VideoReader:
                        self._path, i)
         self._stats["from_start"] += 1
         self._cap.release()
-        self._cap = _open_capture(self._path)
+        self._cap = _open_capture(self._path, self._backend)
         self._pos = 0
         img = self._step_to(i)
         if not self._matches(img, i):
@@ -547,7 +591,7 @@ class VideoReader:
         self._pos = None
         window = max(64, 2 * self._margin + IDENTIFY_MAX_READS)
         near = exact = None
-        first_start = start
+        first_k = 0
         for k in range(IDENTIFY_MAX_READS):
             ok, img = self._cap.read()
             if not ok or img.shape[:2] != self._fper.shape:
@@ -559,7 +603,7 @@ class VideoReader:
                 if not (d <= MATCH_TOL).any():
                     lo, d = 0, _distance(self._fps, fp)
                 near, exact = lo + np.flatnonzero(d <= MATCH_TOL), lo + np.flatnonzero(d == 0)
-                first_start = k
+                first_k = k
                 if near.size == 0:
                     near = None
                     continue
@@ -572,7 +616,7 @@ class VideoReader:
             if exact.size == 1 or (exact.size == 0 and near.size == 1):
                 at = int(exact[0] if exact.size else near[0])
                 self._pos = at + 1
-                landed = at - (k - first_start)
+                landed = at - (k - first_k)
                 self._margin = max(self._margin, min(2 * abs(landed - start) + 4, 256))
                 return at, img, landed
         return None

@@ -14,8 +14,8 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
-from itertools import pairwise
+from functools import lru_cache, partial
+from itertools import chain, pairwise
 from pathlib import Path
 
 import cv2
@@ -101,10 +101,6 @@ def _face_scale(*shapes: np.ndarray) -> float:
     return max(float(np.mean([inter_ocular_distance(s) for s in shapes])), 4.0)
 
 
-# ---------------------------------------------------------------------------------------------
-# Linear interpolation
-# ---------------------------------------------------------------------------------------------
-
 def interpolate(n_frames: int, keyframes: Mapping[int, np.ndarray],
                 progress: ProgressFn | None = None, should_stop: StopFn | None = None
                 ) -> Propagation:
@@ -131,10 +127,6 @@ def interpolate(n_frames: int, keyframes: Mapping[int, np.ndarray],
     return Propagation(points, confidence.astype(np.float32), "interpolation")
 
 
-# ---------------------------------------------------------------------------------------------
-# Optical-flow tracking
-# ---------------------------------------------------------------------------------------------
-
 class _GrayLoader:
     """Decodes a frame to grayscale once, checking its type and that every frame has one size."""
 
@@ -144,13 +136,11 @@ class _GrayLoader:
 
     def __call__(self, index: int) -> np.ndarray:
         image = np.asarray(self._frame(index))
-        if image.dtype != np.uint8 or image.ndim not in (2, 3) or (
-                image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+        if image.dtype != np.uint8 or image.shape[2:] not in ((), (3,)):
             raise ValidationError(f"frame {index}: expected a BGR uint8 image, got "
                                   f"{image.dtype} of shape {image.shape}")
         if image.ndim == 3:
-            code = {1: None, 3: cv2.COLOR_BGR2GRAY, 4: cv2.COLOR_BGRA2GRAY}[image.shape[2]]
-            image = image[:, :, 0] if code is None else cv2.cvtColor(image, code)
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         if self.size is None:
             self.size = (image.shape[1], image.shape[0])
         elif (image.shape[1], image.shape[0]) != self.size:
@@ -217,12 +207,6 @@ def _fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(design, dst.reshape(-1), rcond=None)[0]
 
 
-def _apply_similarity(params: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    a, b, tx, ty = params
-    x, y = pts[:, 0], pts[:, 1]
-    return np.column_stack([a * x - b * y + tx, b * x + a * y + ty])
-
-
 def _fill_failed(prev: np.ndarray, moved: np.ndarray, ok: np.ndarray,
                  last_motion: np.ndarray) -> np.ndarray:
     """New positions where failed points take their group's median motion, else the face's
@@ -239,7 +223,9 @@ def _fill_failed(prev: np.ndarray, moved: np.ndarray, ok: np.ndarray,
         if good.size >= max(2, len(group) // 3):
             motion[bad] = np.median(motion[good], axis=0)
         elif similarity is not None:
-            motion[bad] = _apply_similarity(similarity, prev[bad]) - prev[bad]
+            a, b, tx, ty = similarity
+            x, y = prev[bad, 0], prev[bad, 1]
+            motion[bad] = np.column_stack([a * x - b * y + tx - x, b * x + a * y + ty - y])
         else:
             motion[bad] = last_motion[bad]
     return prev + motion
@@ -298,7 +284,7 @@ def _blend(a: int, b: int, forward: tuple[np.ndarray, np.ndarray],
 def flow_track(frame: FrameSource, n_frames: int, keyframes: Mapping[int, np.ndarray],
                progress: ProgressFn | None = None, should_stop: StopFn | None = None, *,
                method: str = "lk") -> Propagation:
-    """Bidirectional optical-flow tracking between consecutive keyframes (see module docstring).
+    """Bidirectional optical-flow tracking between consecutive keyframes.
 
     Between keyframes a and b the points are tracked forward from a and backward from b, frame to
     frame, with pyramidal Lucas-Kanade (``method="lk"``) or DIS dense flow sampled bilinearly
@@ -337,16 +323,10 @@ def flow_track(frame: FrameSource, n_frames: int, keyframes: Mapping[int, np.nda
         backward = _track(stepper, (cache[i] for i in range(b, a, -1)), keys[b], scale, ticker)
         points[a + 1:b], confidence[a + 1:b] = _blend(a, b, forward, backward, scale)
     if last < n - 1:  # after the last keyframe: stream forwards, holding two frames at a time
-        start_image = cache[last] if last in cache else load(last)
-        cache = {}
+        start_image, cache = (cache[last] if last in cache else load(last)), {}
         scale = _face_scale(keys[last])
-
-        def stream() -> Iterable[np.ndarray]:
-            yield start_image
-            for i in range(last + 1, n):
-                yield load(i)
-
-        track, error = _track(_Stepper(method, scale), stream(), keys[last], scale, ticker)
+        stream = chain([start_image], (load(i) for i in range(last + 1, n)))
+        track, error = _track(_Stepper(method, scale), stream, keys[last], scale, ticker)
         points[last + 1:] = track[1:]
         confidence[last + 1:] = _confidence(error[1:], scale)
     for k, pts in keys.items():
@@ -354,10 +334,6 @@ def flow_track(frame: FrameSource, n_frames: int, keyframes: Mapping[int, np.nda
     ticker(ticker.total - ticker.done)
     return Propagation(points, confidence, "flow" if method == "lk" else "flow_dis")
 
-
-# ---------------------------------------------------------------------------------------------
-# dlib detector (optional)
-# ---------------------------------------------------------------------------------------------
 
 def _dlib_model_candidates() -> list[Path]:
     candidates: list[Path] = []
@@ -402,12 +378,11 @@ def _dlib_models(model_path: str) -> tuple[object, object]:
     return dlib.get_frontal_face_detector(), dlib.shape_predictor(model_path)
 
 
-def _iou(box_a: tuple[float, float, float, float], box_b: tuple[float, float, float, float]
-         ) -> float:
-    ax0, ay0, ax1, ay1 = box_a
-    bx0, by0, bx1, by1 = box_b
-    inter = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
-    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes."""
+    inter = (max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+             * max(0.0, min(a[3], b[3]) - max(a[1], b[1])))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
 
 
@@ -426,9 +401,9 @@ def dlib_detect(frame: FrameSource, n_frames: int,
     if not available:
         raise FacePropError(reason)
     n = int(n_frames)
-    keys = _check_keyframes(n, keyframes) if keyframes else {}
     if n < 1:
         raise ValidationError(f"n_frames must be at least 1, got {n_frames}")
+    keys = _check_keyframes(n, keyframes) if keyframes else {}
     guide = interpolate(n, keys).points if keys else None
     detector, predictor = _dlib_models(str(_dlib_model_path()))
     ticker = _Ticker(n, progress, should_stop)
@@ -474,27 +449,17 @@ def dlib_detect(frame: FrameSource, n_frames: int,
     return Propagation(points, confidence, "dlib")
 
 
-# ---------------------------------------------------------------------------------------------
-# Registry: every entry is called as f(frame, n_frames, keyframes, progress, should_stop)
-# ---------------------------------------------------------------------------------------------
-
 def _interpolation_method(frame: FrameSource, n_frames: int, keyframes: Mapping[int, np.ndarray],
                           progress: ProgressFn | None = None, should_stop: StopFn | None = None
                           ) -> Propagation:
     return interpolate(n_frames, keyframes, progress, should_stop)
 
 
-def _flow_dis_method(frame: FrameSource, n_frames: int, keyframes: Mapping[int, np.ndarray],
-                     progress: ProgressFn | None = None, should_stop: StopFn | None = None
-                     ) -> Propagation:
-    return flow_track(frame, n_frames, keyframes, progress, should_stop, method="dis")
-
-
-#: Stable method names -> propagators with one signature: f(frame, n_frames, keyframes,
-#: progress=None, should_stop=None) -> Propagation. "flow" is Lucas-Kanade, "flow_dis" DIS.
+# Registry. Stable method names -> propagators with one signature: f(frame, n_frames, keyframes,
+# progress=None, should_stop=None) -> Propagation. "flow" is Lucas-Kanade, "flow_dis" DIS.
 METHODS: dict[str, Callable[..., Propagation]] = {
     "interpolation": _interpolation_method,
     "flow": flow_track,
-    "flow_dis": _flow_dis_method,
+    "flow_dis": partial(flow_track, method="dis"),
     "dlib": dlib_detect,
 }

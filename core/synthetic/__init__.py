@@ -3,21 +3,24 @@
 ``make_clip`` animates one face (a photo with a ``.pts`` file, or a procedurally drawn face) with
 smooth similarity motion and non-rigid expressions through a piecewise-affine mesh warp, adds
 illumination changes, blur, noise, compression and (for ``hard``) an occluder, and writes the
-video, keyframe annotations and the ground truth of every frame.
+video, keyframe annotations and the ground truth of every frame. ``ClipRenderer`` gives the same
+frames in memory, in any order.
 """
 
 from __future__ import annotations
 
 from core.synthetic.clip import (
-                                 ClipInfo,
-                                 keyframe_indices,
-                                 load_clip_info,
-                                 make_clip,
-                                 make_clips,
-                                 pts_name,
+    ClipInfo,
+    keyframe_indices,
+    load_clip_info,
+    make_clip,
+    make_clips,
+    pts_name,
 )
 from core.synthetic.face import FaceSource, find_faces, load_face
 from core.synthetic.procedural import procedural_face
+from core.synthetic.scene import ClipRenderer, RenderedFrame
 
-__all__ = ["ClipInfo", "FaceSource", "find_faces", "keyframe_indices", "load_clip_info",
-           "load_face", "make_clip", "make_clips", "procedural_face", "pts_name"]
+__all__ = ["ClipInfo", "ClipRenderer", "FaceSource", "RenderedFrame", "find_faces",
+           "keyframe_indices", "load_clip_info", "load_face", "make_clip", "make_clips",
+           "procedural_face", "pts_name"]

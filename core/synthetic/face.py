@@ -63,7 +63,7 @@ def load_face(image_path: str | os.PathLike[str], pts_path: str | os.PathLike[st
 
 
 def find_faces(folder: str | os.PathLike[str]) -> list[Path]:
-    """Photos (``*.png``, ``*.jpg``) in ``folder`` that have a same-stem ``.pts``, sorted by name."""
+    """Photos (``*.png``, ``*.jpg``) in ``folder`` with a same-stem ``.pts``, sorted by name."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FormatError(f"{folder}: not a folder of face photos")
@@ -135,7 +135,8 @@ def repair_shape(normalised: np.ndarray, min_gap: float = 0.012) -> np.ndarray:
 
 def feathered_paste(background: np.ndarray, image: np.ndarray, offset: tuple[int, int],
                     feather: int) -> np.ndarray:
-    """``image`` laid on ``background`` at ``offset`` (x, y) with edges faded over ``feather`` px."""
+    """``image`` laid on ``background`` at ``offset`` (x, y), its edges faded over ``feather``
+    pixels."""
     out = background.astype(np.float32)
     h, w = image.shape[:2]
     ramp_x = np.clip((np.minimum(np.arange(w), w - 1 - np.arange(w)) + 1) / (feather + 1), 0, 1)

@@ -1,10 +1,10 @@
 """Per-frame motion of a synthetic clip: smooth similarity motion plus non-rigid expressions.
 
-Shapes here live in *normalised face coordinates*: the iBUG-68 mean shape's units, where the outer
-eye corners sit near (±0.5, 0) and y grows downwards. An expression is a displacement field over the
-68 points in those units (mouth opening, smile, brow raise, eye closing, a yaw-like squash of one
-side); the similarity of frame t then maps the deformed shape into frame pixels. The rendered ground
-truth for frame t is exactly ``motion.transform(t, deform(base, motion.expressions[t]))``.
+Shapes here live in *normalised face coordinates*: the iBUG-68 mean shape's units, where the
+outer eye corners sit near (±0.5, 0) and y grows downwards. An expression is a displacement field
+over the 68 points in those units (mouth opening, smile, brow raise, eye closing, a yaw-like squash
+of one side); the similarity of frame t then maps the deformed shape into frame pixels. The ground
+truth of frame t is exactly ``motion.transform(t, deform(base, gains * motion.expressions[t]))``.
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ def displacement(base: np.ndarray, expression: np.ndarray) -> np.ndarray:
     q = np.asarray(base, dtype=np.float64)
     mouth, smile, brow, _, _, yaw = (float(v) for v in expression)
     d = np.zeros_like(q)
-    # Mouth opening: the lower lip and the chin drop, the corners half as much, the upper lip rises.
+    # Mouth opening: the lower lip and chin drop, the corners half as much, the upper lip rises.
     d[_LOWER_LIP, 1] += 0.22 * mouth
     d[[48, 54, 60, 64], 1] += 0.09 * mouth
     d[_UPPER_LIP, 1] -= 0.015 * mouth

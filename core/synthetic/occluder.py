@@ -62,15 +62,15 @@ class Occluder:
         return a * colour + (1 - a) * image, alpha
 
 
-def _texture(rng: np.random.Generator, base: np.ndarray) -> np.ndarray:
+def _texture(rng: np.random.Generator, base: np.ndarray, stripes: bool) -> np.ndarray:
     s = _SPRITE
     tex = np.ones((s, s, 3), np.float32) * base.astype(np.float32)
-    if rng.uniform() < 0.5:
+    if stripes and rng.uniform() < 0.6:
         period = rng.uniform(6, 16)
         angle = rng.uniform(0, np.pi)
         ys, xs = np.mgrid[0:s, 0:s]
-        stripes = np.sin((xs * np.cos(angle) + ys * np.sin(angle)) * 2 * np.pi / period)
-        tex *= (1.0 + 0.25 * stripes)[..., None].astype(np.float32)
+        wave = np.sin((xs * np.cos(angle) + ys * np.sin(angle)) * 2 * np.pi / period)
+        tex *= (1.0 + 0.25 * wave)[..., None].astype(np.float32)
     tex *= (1.0 + 0.2 * smooth_noise(rng, s, s, 8))[..., None]
     tex += rng.normal(0, 6, (s, s, 3)).astype(np.float32)
     return np.clip(tex, 0, 255)
@@ -108,7 +108,7 @@ def make_occluder(rng: np.random.Generator, frames: int) -> Occluder | None:
         cv2.line(alpha, (int(c + 0.17 * s), int(c + 0.2 * s)), (int(c + 0.38 * s),
                  int(c - 0.02 * s)), 1.0, int(0.09 * s), cv2.LINE_AA)
         base = np.array([150, 170, 215]) * rng.uniform(0.5, 1.1)
-    colour = _texture(rng, base)
+    colour = _texture(rng, base, stripes=kind != "hand")
     if kind == "hand":
         # A darker rim so the fingers read as shapes against a face of similar colour.
         rim = cv2.GaussianBlur(alpha, (0, 0), 2.0)

@@ -45,7 +45,7 @@ def textured_background(rng: np.random.Generator, width: int, height: int) -> np
                                                                            np.float32)
     img += 25 * smooth_noise(rng, height, width, 6)[..., None]
     area = width * height
-    for _ in range(int(area / 9000) + 8):
+    for _ in range(int(area / 14000) + 8):
         colour = tuple(float(c) for c in rng.uniform(20, 235, 3))
         x, y = rng.uniform(0, width), rng.uniform(0, height)
         r = rng.uniform(0.01, 0.08) * max(width, height)
@@ -114,11 +114,11 @@ def _draw_eye(img: np.ndarray, pts: np.ndarray, iod: float, iris: np.ndarray,
     eye = img.copy()
     cv2.fillPoly(eye, [_fix(outline)], (225, 232, 238), cv2.LINE_AA, _SHIFT)
     centre = pts[[1, 2, 4, 5]].mean(axis=0)
-    r_iris = 0.20 * np.linalg.norm(pts[3] - pts[0])
+    r_iris = 0.21 * np.linalg.norm(pts[3] - pts[0])
     cv2.circle(eye, _fix(centre), int(r_iris * _ONE), tuple(iris * 0.6), -1, cv2.LINE_AA, _SHIFT)
     cv2.circle(eye, _fix(centre), int(r_iris * 0.85 * _ONE), tuple(iris), -1, cv2.LINE_AA,
                _SHIFT)
-    cv2.circle(eye, _fix(centre), int(r_iris * 0.42 * _ONE), (12, 12, 14), -1, cv2.LINE_AA,
+    cv2.circle(eye, _fix(centre), int(r_iris * 0.5 * _ONE), (12, 12, 14), -1, cv2.LINE_AA,
                _SHIFT)
     glint = centre + np.array([0.55, -0.55]) * r_iris
     cv2.circle(eye, _fix(glint), int(max(0.12 * r_iris, 0.6) * _ONE), (250, 250, 250), -1,
@@ -133,7 +133,7 @@ def _draw_eye(img: np.ndarray, pts: np.ndarray, iod: float, iris: np.ndarray,
 
 
 def draw_face(img: np.ndarray, pts: np.ndarray, iod: float, rng: np.random.Generator) -> None:
-    """Draw a face whose features sit on the 68 landmarks ``pts`` (pixels) into ``img`` (float32)."""
+    """Draw into ``img`` (float32 BGR) a face whose features sit on the landmarks ``pts``."""
     h, w = img.shape[:2]
     tone = rng.uniform(0, 1)
     skin = np.array([185, 205, 240]) * (1 - tone) + np.array([60, 88, 128]) * tone
@@ -172,7 +172,8 @@ def draw_face(img: np.ndarray, pts: np.ndarray, iod: float, rng: np.random.Gener
     # Shading: darker towards the contour, plus skin grain and freckles.
     dist = cv2.distanceTransform((face_mask > 127).astype(np.uint8), cv2.DIST_L2, 5)
     shade = 0.72 + 0.28 * np.clip(dist / (0.25 * iod), 0, 1)
-    grain = 1.0 + 0.05 * smooth_noise(rng, h, w, max(8, w // 6)) + 0.04 * smooth_noise(rng, h, w, 24)
+    grain = (1.0 + 0.05 * smooth_noise(rng, h, w, max(8, w // 6))
+             + 0.04 * smooth_noise(rng, h, w, 24))
     face = skin[None, None, :] * (shade * grain)[..., None]
     for _ in range(int(rng.integers(10, 60))):
         p = centre + rng.normal(0, 0.45 * iod, 2) + up * 0.2 * iod
@@ -240,7 +241,7 @@ def draw_face(img: np.ndarray, pts: np.ndarray, iod: float, rng: np.random.Gener
     # Mouth: dark inside with teeth, lips between the contours, outlines through the points.
     inner = _smooth_closed(pts[60:68], 6)
     cv2.fillPoly(img, [_fix(inner)], (30, 25, 60), cv2.LINE_AA, _SHIFT)
-    teeth_edge = pts[[63, 62, 61]] + 0.45 * (pts[[65, 66, 67]] - pts[[63, 62, 61]])
+    teeth_edge = pts[[63, 62, 61]] + 0.25 * (pts[[65, 66, 67]] - pts[[63, 62, 61]])
     teeth = np.vstack([pts[60:65], teeth_edge])
     cv2.fillPoly(img, [_fix(teeth)], (215, 225, 230), cv2.LINE_AA, _SHIFT)
     upper = np.vstack([pts[48:55], pts[60:65][::-1]])

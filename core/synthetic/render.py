@@ -1,4 +1,4 @@
-"""Render synthetic frames: a piecewise-affine mesh warp of the source face plus appearance effects.
+"""Render synthetic frames: a piecewise-affine mesh warp of a source face, then light and blur.
 
 The mesh's vertices are the 68 landmarks and a ring of anchors around the face; outside the ring
 every pixel follows one similarity (the background moves rigidly). For each output pixel the warp
@@ -64,21 +64,38 @@ def delaunay(points: np.ndarray) -> np.ndarray:
     return tris[np.abs(areas) > 1e-12].astype(np.int64)
 
 
-def _opened_mean_shape() -> np.ndarray:
-    """The mean shape with eyes and mouth opened wide, so their contours become Delaunay edges."""
-    q = mean_shape().astype(np.float64)
+def open_features(shape: np.ndarray, factor: float) -> np.ndarray:
+    """``shape`` with eyes and mouth opened vertically, so that their contours become Delaunay
+    edges (normalised units; ``factor`` 1 leaves the shape as it is)."""
+    q = np.asarray(shape, dtype=np.float64).copy()
     for eye in (range(36, 42), range(42, 48)):
         idx = list(eye)
         centre = q[idx].mean(axis=0)
-        q[idx, 1] = centre[1] + (q[idx, 1] - centre[1]) * 2.5
-    q[[61, 62, 63, 49, 50, 51, 52, 53], 1] -= 0.06
-    q[[65, 66, 67, 55, 56, 57, 58, 59], 1] += 0.06
+        q[idx, 1] = centre[1] + (q[idx, 1] - centre[1]) * factor
+    lift = 0.04 * (factor - 1.0)
+    q[[61, 62, 63, 49, 50, 51, 52, 53], 1] -= lift
+    q[[65, 66, 67, 55, 56, 57, 58, 59], 1] += lift
     return q
 
 
 def canonical_triangles() -> np.ndarray:
-    """One triangulation of the 68 landmarks + anchor ring that follows the eye and lip contours."""
-    return delaunay(np.vstack([_opened_mean_shape(), anchor_ring()]))
+    """A triangulation of the 68 landmarks + anchor ring that follows the eye and lip contours."""
+    return delaunay(np.vstack([open_features(mean_shape(), 2.5), anchor_ring()]))
+
+
+def mesh_triangles(shape: np.ndarray, ring: np.ndarray) -> np.ndarray:
+    """A triangulation of ``shape`` + ``ring`` that does not fold on them, preferring one whose
+    edges follow the eye and lip contours (so lids and lips can close and open cleanly)."""
+    vertices = np.vstack([shape, ring])
+    if len(ring) == RING_POINTS:
+        canonical = canonical_triangles()
+        if is_embedding(vertices, canonical):
+            return canonical
+    for factor in (2.5, 1.8, 1.3):
+        tris = delaunay(np.vstack([open_features(shape, factor), ring]))
+        if is_embedding(vertices, tris):
+            return tris
+    return delaunay(vertices)
 
 
 def is_embedding(points: np.ndarray, triangles: np.ndarray, min_area: float = 1e-6) -> bool:
@@ -170,15 +187,28 @@ def motion_blur(image: np.ndarray, velocity: np.ndarray, exposure: float) -> np.
 class Lighting:
     """Multiplicative illumination: a global gain, a colour cast and a linear gradient."""
 
+    _STEP = 8  # the field is linear, so it is built coarse and resized up exactly
+
     def __init__(self, size: tuple[int, int]) -> None:
-        width, height = size
-        self._x = (np.arange(width, dtype=np.float32) / max(width - 1, 1) - 0.5)[None, :]
-        self._y = (np.arange(height, dtype=np.float32) / max(height - 1, 1) - 0.5)[:, None]
+        self.width, self.height = size
+        sw, sh = -(-self.width // self._STEP) + 1, -(-self.height // self._STEP) + 1
+        # Coarse sample j sits at full-resolution pixel j*STEP + (STEP-1)/2 under cv2.resize.
+        self._x = ((np.arange(sw) * self._STEP + (self._STEP - 1) / 2) / max(self.width - 1, 1)
+                   - 0.5)
+        self._y = ((np.arange(sh) * self._STEP + (self._STEP - 1) / 2) / max(self.height - 1, 1)
+                   - 0.5)
+
+    def field(self, gain: float, cast: np.ndarray, gradient: float, direction: float
+              ) -> np.ndarray:
+        """The (H, W, 3) float32 multiplier."""
+        coarse = np.add.outer(1.0 + gradient * np.sin(direction) * self._y,
+                              gradient * np.cos(direction) * self._x)
+        coarse = (coarse[..., None] * gain * np.asarray(cast, dtype=np.float64)).astype(np.float32)
+        full = cv2.resize(coarse, (coarse.shape[1] * self._STEP, coarse.shape[0] * self._STEP),
+                          interpolation=cv2.INTER_LINEAR)
+        return full[: self.height, : self.width]
 
     def apply(self, image: np.ndarray, gain: float, cast: np.ndarray, gradient: float,
               direction: float) -> np.ndarray:
         """``image`` (uint8 or float32) times the illumination field, as float32."""
-        field = np.add.outer(1.0 + gradient * np.sin(direction) * self._y[:, 0],
-                             gradient * np.cos(direction) * self._x[0]).astype(np.float32)
-        colour = (gain * np.asarray(cast, dtype=np.float32)).astype(np.float32)
-        return cv2.multiply(image, field[..., None] * colour, dtype=cv2.CV_32F)
+        return cv2.multiply(image, self.field(gain, cast, gradient, direction), dtype=cv2.CV_32F)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import cv2
@@ -33,9 +34,9 @@ def _motion(n: int) -> np.ndarray:
                      5.0 * np.sin(2 * np.pi * t / 17 + 0.5)], axis=1)
 
 
-def _make_video(occlude: bool = False) -> tuple[list[np.ndarray], np.ndarray]:
+def _make_video(occluded: range = range(0)) -> tuple[list[np.ndarray], np.ndarray]:
     """Frames (BGR) of a blurred-noise texture translated by ``_motion`` and the 68 points moving
-    with it (the mean shape placed on the texture)."""
+    with it (the mean shape placed on the texture); a black box hides the mouth in ``occluded``."""
     rng = np.random.default_rng(7)
     texture = rng.normal(128, 60, (HEIGHT + 80, WIDTH + 80)).astype(np.float32)
     texture = cv2.GaussianBlur(texture, (0, 0), 2.0)
@@ -43,7 +44,7 @@ def _make_video(occlude: bool = False) -> tuple[list[np.ndarray], np.ndarray]:
     base = mean_shape() * IOD + np.array([WIDTH / 2, HEIGHT / 2 - 20], dtype=np.float32)
     motion = _motion(N_FRAMES)
     truth = (base[None] + motion[:, None, :]).astype(np.float32)
-    mouth = truth[OCCLUDED.start, 48:]
+    mouth = truth[occluded.start if occluded else 0, 48:]
     x0, y0 = (mouth.min(axis=0) - 8).astype(int)
     x1, y1 = (mouth.max(axis=0) + 8).astype(int)
     frames = []
@@ -51,7 +52,7 @@ def _make_video(occlude: bool = False) -> tuple[list[np.ndarray], np.ndarray]:
         shift = np.float32([[1, 0, dx - 40], [0, 1, dy - 40]])
         image = cv2.warpAffine(texture, shift, (WIDTH, HEIGHT), flags=cv2.INTER_CUBIC,
                                borderMode=cv2.BORDER_REFLECT)
-        if occlude and i in OCCLUDED:
+        if i in occluded:
             image[y0:y1, x0:x1] = 0
         frames.append(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR))
     return frames, truth
@@ -148,7 +149,7 @@ def test_flow_returns_keyframes_exactly_and_confidence_in_range(video, flow_resu
 
 @pytest.mark.parametrize("method", ["lk", "dis"])
 def test_occlusion_lowers_confidence(video, flow_results, method) -> None:
-    frames, truth = _make_video(occlude=True)
+    frames, truth = _make_video(OCCLUDED)
     keys = {k: truth[k] for k in KEYS}
     occluded = flow_track(frames.__getitem__, N_FRAMES, keys, method=method)
     clean = flow_results[method]
@@ -159,6 +160,30 @@ def test_occlusion_lowers_confidence(video, flow_results, method) -> None:
     # frames of other segments are not affected
     assert np.allclose(occluded.confidence[:KEYS[1]], clean.confidence[:KEYS[1]])
     assert np.all(np.isfinite(occluded.points))
+
+
+@pytest.mark.parametrize("method", ["lk", "dis"])
+def test_a_track_with_large_forward_backward_error_is_downweighted(method) -> None:
+    # The mouth is hidden just before keyframe 30, so only the backward track crosses the
+    # occlusion on frames 21-25: its accumulated FB error must keep it out of the blend there.
+    frames, truth = _make_video(range(26, 30))
+    result = flow_track(frames.__getitem__, N_FRAMES, {k: truth[k] for k in KEYS}, method=method)
+    assert _errors(result.points, truth)[21:26, 48:].mean() < 0.3
+
+
+@pytest.mark.parametrize("method", ["lk", "dis"])
+def test_blend_weights_are_linear_in_time_and_disagreement_lowers_confidence(video,
+                                                                             method) -> None:
+    # Keyframe 30 is labelled 4 px right of the truth: the backward track carries that offset,
+    # the forward track none, so the blend's offset must grow linearly from 0 at 20 to 4 at 30.
+    frames, truth = video
+    keys = {k: truth[k] for k in KEYS}
+    keys[30] = truth[30] + np.float32([4.0, 0.0])
+    result = flow_track(frames.__getitem__, N_FRAMES, keys, method=method)
+    offset = (result.points[21:30, :, 0] - truth[21:30, :, 0]).mean(axis=1)
+    assert np.abs(offset - 4.0 * np.arange(1, 10) / 10).max() < 0.25
+    confidence = result.confidence[21:30].mean(axis=1)
+    assert confidence[4] < confidence[0] - 0.1 and confidence[4] < confidence[8] - 0.1
 
 
 def test_flow_decodes_each_frame_once_reports_progress_and_cancels(video) -> None:
@@ -174,7 +199,7 @@ def test_flow_decodes_each_frame_once_reports_progress_and_cancels(video) -> Non
                progress=lambda done, total: reports.append((done, total)))
     assert sorted(calls) == list(range(N_FRAMES))
     assert reports[-1][0] == reports[-1][1]
-    assert all(a[0] <= b[0] for a, b in zip(reports, reports[1:]))
+    assert all(a[0] <= b[0] for a, b in pairwise(reports))
     with pytest.raises(CancelledError):
         flow_track(source, N_FRAMES, {k: truth[k] for k in KEYS},
                    should_stop=lambda: len(calls) > N_FRAMES + 5)

@@ -1,0 +1,137 @@
+"""The window's actions, menus and toolbar, in one table: name, text, shortcut, slot, tip.
+
+Help → Shortcuts is generated from these actions, so the list cannot drift from the keys.
+Shortcuts can be overridden in QSettings under ``shortcuts/<name>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMenu, QToolBar
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
+
+K = QKeySequence
+
+
+def _spec(w: MainWindow) -> list[tuple[str, str, str, list[QKeySequence], Callable[[], object],
+                                       str]]:
+    """(menu, name, text, shortcuts, slot, tip); menu "" = toolbar-only helpers."""
+    f, e, s = w.frames, w.editor, w.session
+    return [
+        ("File", "new_project", "&New project…", [K(K.StandardKey.New)], w.new_project_dialog,
+         "Create a project file"),
+        ("File", "open_project", "&Open project…", [K(K.StandardKey.Open)],
+         w.open_project_dialog, "Open a project file"),
+        ("File", "add_videos", "&Add video(s)…", [K("Ctrl+Shift+A")], w.add_videos_dialog,
+         "Add videos (each is decoded once to index its frames)"),
+        ("File", "import_300vw", "&Import 300VW folder…", [K("Ctrl+I")], w.import_300vw_dialog,
+         "Import 300VW clip folders (vid.avi + annot/)"),
+        ("File", "export_300vw", "&Export 300VW…", [K("Ctrl+E")], w.export_300vw_dialog,
+         "Export every frame in 300VW format with a provenance sidecar"),
+        ("File", "quit", "&Quit", [K(K.StandardKey.Quit)], w.close, "Quit FaceProp"),
+        ("Edit", "undo", "&Undo", [K("Ctrl+Z")], w.undo_stack.undo, "Undo the last edit"),
+        ("Edit", "redo", "&Redo", [K("Ctrl+Shift+Z"), K("Ctrl+Y")], w.undo_stack.redo,
+         "Redo"),
+        ("Edit", "place_template", "Place &template", [K("T")], e.place_template,
+         "Fit the mean face to this frame (or to the previous keyframe's box)"),
+        ("Edit", "draw_template", "Place template in a &box…", [K("B")], w.view.begin_box,
+         "Drag a box around the face; the mean face is fitted to it"),
+        ("Edit", "accept", "&Accept pseudo-label", [K("A")], e.accept_pseudo_label,
+         "Make this frame's pseudo-label a keyframe"),
+        ("Edit", "copy_previous", "&Copy previous keyframe", [K("C")],
+         e.copy_previous_keyframe, "Start this keyframe from the previous one"),
+        ("Edit", "toggle_keyframe", "Mark / unmark &keyframe", [K("K")], e.toggle_keyframe,
+         "Unmark a keyframe, or start one (accept, copy or template)"),
+        ("Edit", "delete_keyframe", "&Delete keyframe", [K("Delete")], e.delete_keyframe,
+         "Remove this frame's annotation"),
+        ("Edit", "toggle_visibility", "Toggle &visibility (occluded)", [K("V")],
+         e.toggle_visibility, "Mark the selected points occluded / visible"),
+        ("Navigate", "prev_frame", "Previous frame", [K(Qt.Key.Key_Left)], lambda: f.step(-1),
+         ""),
+        ("Navigate", "next_frame", "Next frame", [K(Qt.Key.Key_Right)], lambda: f.step(1), ""),
+        ("Navigate", "back10", "Back 10 frames", [K("Shift+Left")], lambda: f.step(-10), ""),
+        ("Navigate", "forward10", "Forward 10 frames", [K("Shift+Right")], lambda: f.step(10),
+         ""),
+        ("Navigate", "prev_keyframe", "Previous keyframe", [K("Ctrl+Left"), K(",")],
+         lambda: f.keyframe(-1), ""),
+        ("Navigate", "next_keyframe", "Next keyframe", [K("Ctrl+Right"), K(".")],
+         lambda: f.keyframe(1), ""),
+        ("Navigate", "next_suggestion", "Next &suggestion", [K("N")], w.next_suggestion,
+         "Jump to the next frame the review ranks as doubtful"),
+        ("Navigate", "play", "&Play / pause", [K(Qt.Key.Key_Space)], f.toggle_play,
+         "Play at the video's frame rate"),
+        ("Navigate", "first_frame", "First frame", [K(Qt.Key.Key_Home)], lambda: s.seek(0), ""),
+        ("Navigate", "last_frame", "Last frame", [K(Qt.Key.Key_End)],
+         lambda: s.seek(s.frame_count - 1), ""),
+        ("Run", "propagate", "&Propagate", [K("P")], w.propagate,
+         "Propagate the keyframes to every frame of this video (runs the trainer)"),
+        ("View", "overlay", "Show pseudo-labels", [K("O")], None,
+         "Show the latest run's pseudo-labels (hollow) and compare them on keyframes"),
+        ("View", "fit", "&Fit to window", [K("Ctrl+0")], w.view.fit, ""),
+        ("View", "zoom_face", "&Zoom to face", [K("F")],
+         lambda: w.view.zoom_to_points(e.current_shape()), ""),
+        ("Help", "shortcuts", "Keyboard &shortcuts", [K("F1")], w.show_shortcuts, ""),
+    ]
+
+
+TOOLBAR = ("open_project", "add_videos", None, "prev_keyframe", "prev_frame", "play",
+           "next_frame", "next_keyframe", None, "place_template", "accept", "toggle_keyframe",
+           None, "propagate", "next_suggestion", None, "overlay", "zoom_face", "fit")
+
+
+def build_actions(w: MainWindow) -> dict[str, QAction]:
+    """Create the actions, menus and toolbar of ``w``; returns the actions by name."""
+    actions: dict[str, QAction] = {}
+    menus: dict[str, QMenu] = {}
+    for menu_name in ("File", "Edit", "Navigate", "Run", "View", "Help"):
+        menus[menu_name] = w.menuBar().addMenu(f"&{menu_name}")
+    for menu_name, name, text, keys, slot, tip in _spec(w):
+        action = QAction(text, w)
+        override = w.settings.value(f"shortcuts/{name}")
+        action.setShortcuts([K(str(override))] if override else keys)
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(f"{text.replace('&', '').rstrip('…')} "
+                              f"({keys[0].toString(K.SequenceFormat.NativeText)}): {tip}")
+        if slot is not None:
+            action.triggered.connect(lambda _=False, fn=slot: fn())
+        menus[menu_name].addAction(action)
+        w.addAction(action)
+        actions[name] = action
+        if name == "open_project":
+            w.recent_menu = menus["File"].addMenu("Open &recent")
+        if name in ("export_300vw", "redo", "play"):
+            menus[menu_name].addSeparator()
+    actions["play"].setCheckable(True)
+    overlay = actions["overlay"]
+    overlay.setCheckable(True)
+    overlay.setChecked(True)
+    overlay.toggled.connect(w.editor.set_show_pseudo)
+    for dock in (w.videos_dock, w.suggestions_dock, w.history_dock):
+        menus["View"].addAction(dock.toggleViewAction())
+    toolbar = QToolBar("Main", w)
+    toolbar.setObjectName("main_toolbar")
+    toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    toolbar.setMovable(False)
+    short = {"open_project": "Open", "add_videos": "Add video", "prev_keyframe": "◀ Key",
+             "prev_frame": "◀", "play": "Play", "next_frame": "▶", "next_keyframe": "Key ▶",
+             "place_template": "Template", "accept": "Accept", "toggle_keyframe": "Keyframe",
+             "propagate": "Propagate", "next_suggestion": "Next suggestion",
+             "overlay": "Pseudo", "zoom_face": "Face", "fit": "Fit"}
+    for name in TOOLBAR:
+        if name is None:
+            toolbar.addSeparator()
+            continue
+        button_action = actions[name]
+        button_action.setIconText(short[name])
+        toolbar.addAction(button_action)
+    w.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
+    w.toolbar = toolbar
+    return actions

@@ -1,0 +1,187 @@
+"""Edit controller: shows the current frame's shape in the view and turns gestures and actions
+into undo commands (drag, visibility, template, accept, copy, delete, mark keyframe)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoStack
+
+from app.commands import (
+    AcceptPseudoLabelCommand,
+    CopyKeyframeCommand,
+    DeleteKeyframeCommand,
+    MovePointCommand,
+    PlaceTemplateCommand,
+    ToggleVisibilityCommand,
+    edited_source,
+)
+from app.frame_view import FrameView
+from app.state import LabelSession
+from core.landmarks import Box, bounding_box, fit_mean_shape_to_box
+
+logger = logging.getLogger(__name__)
+
+
+class EditController(QObject):
+    """Keeps the view's landmark layer in step with the session and pushes edit commands."""
+
+    message = Signal(str)
+
+    def __init__(self, session: LabelSession, view: FrameView, undo_stack: QUndoStack,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.view = view
+        self.undo_stack = undo_stack
+        self.show_pseudo = True
+        view.points_dragged.connect(self._points_dragged)
+        view.box_drawn.connect(self.place_template)
+        session.frame_changed.connect(self.refresh)
+        session.run_changed.connect(self.refresh)
+        session.annotation_changed.connect(self._annotation_changed)
+
+    # -- display ------------------------------------------------------------------------------
+    def refresh(self, *_args: object) -> None:
+        """Show the current frame's annotation (solid) or pseudo-label (hollow)."""
+        annotation = self.session.annotation()
+        pseudo = self.session.pseudo_label()
+        if annotation is not None:
+            self.view.show_shape(annotation.points, annotation.visible, "manual")
+            self.view.show_comparison(pseudo[0] if pseudo is not None and self.show_pseudo
+                                      else None)
+        elif pseudo is not None and self.show_pseudo:
+            self.view.show_shape(pseudo[0], None, "pseudo", pseudo[1])
+            self.view.show_comparison(None)
+        else:
+            self.view.show_shape(None)
+            self.view.show_comparison(None)
+
+    def _annotation_changed(self, video_id: int, frame: int) -> None:
+        video = self.session.video
+        if video is not None and video.id == video_id and frame == self.session.frame:
+            self.refresh()
+
+    def set_show_pseudo(self, shown: bool) -> None:
+        self.show_pseudo = shown
+        self.refresh()
+
+    def current_shape(self) -> np.ndarray | None:
+        annotation = self.session.annotation()
+        if annotation is not None:
+            return annotation.points
+        pseudo = self.session.pseudo_label()
+        return None if pseudo is None else pseudo[0]
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _where(self) -> tuple[int, int] | None:
+        if self.session.video is None:
+            self.message.emit("Open a project and select a video first.")
+            return None
+        return self.session.video.id, self.session.frame
+
+    def _base(self) -> tuple[np.ndarray, np.ndarray, str] | None:
+        """What an edit starts from: the annotation, else the pseudo-label (becomes corrected)."""
+        annotation = self.session.annotation()
+        if annotation is not None:
+            return annotation.points, annotation.visible, edited_source(annotation)
+        pseudo = self.session.pseudo_label()
+        if pseudo is not None:
+            return pseudo[0], np.ones(len(pseudo[0]), dtype=bool), "corrected"
+        return None
+
+    # -- edits --------------------------------------------------------------------------------
+    def _points_dragged(self, indices: np.ndarray, positions: np.ndarray) -> None:
+        where, base = self._where(), self._base()
+        if where is None or base is None:
+            self.refresh()
+            return
+        points, visible, source = base
+        self.undo_stack.push(MovePointCommand(self.session, *where, points, visible,
+                                              [int(i) for i in indices], positions, source))
+
+    def toggle_visibility(self) -> None:
+        where, base = self._where(), self._base()
+        indices = self.view.layer.selected_indices()
+        if where is None or base is None or not indices:
+            self.message.emit("Select points first (click, Ctrl+click or drag a box).")
+            return
+        points, visible, source = base
+        self.undo_stack.push(ToggleVisibilityCommand(self.session, *where, points, visible,
+                                                     indices, source))
+
+    def default_box(self) -> Box:
+        """Where "Place template" puts the face: the shown shape, a neighbouring keyframe's
+        box, or the middle of the visible part of the frame."""
+        for frames in ((self.session.frame,), self._neighbour_frames()):
+            for frame in frames:
+                annotation = self.session.annotation(frame)
+                if annotation is not None:
+                    return bounding_box(annotation.points)
+        pseudo = self.session.pseudo_label()
+        if pseudo is not None:
+            return bounding_box(pseudo[0])
+        rect = self.view.visible_scene_rect()
+        side = 0.5 * min(rect.width(), rect.height())
+        return Box(rect.center().x() - 0.4 * side, rect.center().y() - 0.5 * side,
+                   0.8 * side, side)
+
+    def _neighbour_frames(self) -> list[int]:
+        frames = [self.session.neighbour_keyframe(self.session.frame, -1),
+                  self.session.neighbour_keyframe(self.session.frame, +1)]
+        return [f for f in frames if f is not None]
+
+    def place_template(self, box: Box | None = None) -> None:
+        where = self._where()
+        if where is None:
+            return
+        points = fit_mean_shape_to_box(box if box is not None else self.default_box())
+        self.undo_stack.push(PlaceTemplateCommand(self.session, *where, points))
+
+    def accept_pseudo_label(self) -> bool:
+        where, pseudo = self._where(), self.session.pseudo_label()
+        if where is None:
+            return False
+        if pseudo is None:
+            self.message.emit("No pseudo-label on this frame: propagate first.")
+            return False
+        self.undo_stack.push(AcceptPseudoLabelCommand(self.session, *where, pseudo[0]))
+        return True
+
+    def copy_previous_keyframe(self) -> bool:
+        where = self._where()
+        if where is None:
+            return False
+        previous = self.session.neighbour_keyframe(self.session.frame, -1)
+        if previous is None:
+            self.message.emit("No earlier keyframe to copy.")
+            return False
+        annotation = self.session.annotation(previous)
+        assert annotation is not None
+        self.undo_stack.push(CopyKeyframeCommand(self.session, *where, annotation))
+        return True
+
+    def delete_keyframe(self) -> None:
+        where = self._where()
+        if where is None:
+            return
+        if self.session.annotation() is None:
+            self.message.emit("This frame is not a keyframe.")
+            return
+        self.undo_stack.push(DeleteKeyframeCommand(self.session, *where))
+
+    def toggle_keyframe(self) -> None:
+        """K: unmark a keyframe; else start one from the pseudo-label, the previous keyframe
+        or the template, in that order."""
+        if self._where() is None:
+            return
+        if self.session.annotation() is not None:
+            self.delete_keyframe()
+        elif self.session.pseudo_label() is not None:
+            self.accept_pseudo_label()
+        elif self.session.neighbour_keyframe(self.session.frame, -1) is not None:
+            self.copy_previous_keyframe()
+        else:
+            self.place_template()

@@ -1,0 +1,149 @@
+"""Runs ``main.py --json propagate`` for one video in a QProcess and reads its JSON-lines events.
+
+Stop sends SIGTERM (the trainer finishes cleanly and marks the run cancelled); Cancel kills it.
+Nothing waits on the GUI thread: results are announced by ``run_finished``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QProcess, Signal
+
+logger = logging.getLogger(__name__)
+
+MAIN_SCRIPT = Path(__file__).resolve().parents[1] / "main.py"
+DEFAULT_METHOD = "flow"
+EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 2, 130
+
+
+class PropagationRunner(QObject):
+    """One trainer process at a time; emits parsed progress and a final outcome."""
+
+    started = Signal()
+    progressed = Signal(str, int, int, object)  # phase, step, total, eta seconds | None
+    run_created = Signal(int)
+    run_finished = Signal(str, str)  # outcome "done" / "stopped" / "cancelled" / "failed", message
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._process: QProcess | None = None
+        self._buffer = b""
+        self._error_message = ""
+        self._stderr_tail = b""
+        self._user_action = ""
+        self.run_id: int | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None
+
+    def start(self, project_path: str | Path, video_id: int, method: str = DEFAULT_METHOD,
+              python: str | None = None) -> None:
+        if self._process is not None:
+            raise RuntimeError("a propagation is already running")
+        self._buffer, self._error_message, self._stderr_tail = b"", "", b""
+        self._user_action = ""
+        self.run_id = None
+        process = QProcess(self)
+        process.setWorkingDirectory(str(MAIN_SCRIPT.parent))
+        process.readyReadStandardOutput.connect(self._read_stdout)
+        process.readyReadStandardError.connect(self._read_stderr)
+        process.finished.connect(self._finished)
+        process.errorOccurred.connect(self._error)
+        self._process = process
+        args = [str(MAIN_SCRIPT), "--json", "propagate", "--project", str(project_path),
+                "--video", str(video_id), "--method", method]
+        logger.info("starting trainer: %s %s", python or sys.executable, " ".join(args))
+        process.start(python or sys.executable, args)
+        self.started.emit()
+
+    def stop(self) -> None:
+        """Graceful: SIGTERM; the trainer stops at a clean point and keeps earlier runs."""
+        if self._process is not None:
+            self._user_action = "stopped"
+            self._process.terminate()
+
+    def cancel(self) -> None:
+        """Immediate: kill the process (its run is marked failed when the project reloads)."""
+        if self._process is not None:
+            self._user_action = "cancelled"
+            self._process.kill()
+
+    # -- process output -----------------------------------------------------------------------
+    def _read_stdout(self) -> None:
+        if self._process is None:
+            return
+        self._buffer += bytes(self._process.readAllStandardOutput().data())
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            self._handle_line(line)
+
+    def _read_stderr(self) -> None:
+        if self._process is not None:
+            data = bytes(self._process.readAllStandardError().data())
+            self._stderr_tail = (self._stderr_tail + data)[-4000:]
+
+    def _handle_line(self, line: bytes) -> None:
+        text = line.strip()
+        if not text:
+            return
+        try:
+            event = json.loads(text)
+        except json.JSONDecodeError:
+            logger.debug("trainer said: %s", text[:200])
+            return
+        if not isinstance(event, dict):
+            return
+        kind = event.get("event")
+        if kind == "progress":
+            self.progressed.emit(str(event.get("phase", "")), int(event.get("step") or 0),
+                                 int(event.get("total") or 0), event.get("eta_s"))
+        elif kind == "run":
+            self.run_id = int(event["run_id"])
+            self.run_created.emit(self.run_id)
+        elif kind == "done":
+            result = event.get("result") or {}
+            if isinstance(result, dict) and result.get("run_id") is not None:
+                self.run_id = int(result["run_id"])
+        elif kind == "error":
+            self._error_message = str(event.get("message", "the trainer failed"))
+
+    def _error(self, error: QProcess.ProcessError) -> None:
+        if error == QProcess.ProcessError.FailedToStart:
+            self._error_message = f"the trainer could not start ({self._process.errorString()})"
+            self._finish("failed", self._error_message)
+
+    def _finished(self, exit_code: int, exit_status: QProcess.ExitStatus) -> None:
+        self._read_stdout()
+        if self._buffer:
+            self._handle_line(self._buffer)
+            self._buffer = b""
+        self._read_stderr()
+        if exit_status == QProcess.ExitStatus.NormalExit and exit_code == EXIT_OK:
+            self._finish("done", "")
+        elif self._user_action:
+            self._finish(self._user_action, f"propagation {self._user_action}")
+        elif exit_code == EXIT_CANCELLED:
+            self._finish("stopped", self._error_message or "propagation stopped")
+        else:
+            message = self._error_message or self._stderr_tail.decode(errors="replace").strip()
+            self._finish("failed", message or f"the trainer exited with code {exit_code}")
+
+    def _finish(self, outcome: str, message: str) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            process.deleteLater()
+        self.run_finished.emit(outcome, message)
+
+    def shutdown(self) -> None:
+        """Kill a running trainer and wait for it (used when the window closes)."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.finished.disconnect(self._finished)
+            process.kill()
+            process.waitForFinished(3000)
+            process.deleteLater()

@@ -1,0 +1,45 @@
+"""The status-bar panel shown while the trainer runs: phase, progress, ETA, Stop and Cancel."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+
+from app.propagation import PropagationRunner
+
+
+class RunPanel(QWidget):
+    """Hidden unless a propagation runs; Stop is graceful (SIGTERM), Cancel kills."""
+
+    def __init__(self, runner: PropagationRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runner = runner
+        self.label = QLabel("Propagating:")
+        self.bar = QProgressBar()
+        self.bar.setFixedWidth(260)
+        self.bar.setTextVisible(True)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop at a clean point (the run is kept as cancelled; "
+                                    "earlier results stay in use)")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Kill the trainer at once")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.label, self.bar, self.stop_button, self.cancel_button):
+            layout.addWidget(widget)
+        self.stop_button.clicked.connect(runner.stop)
+        self.cancel_button.clicked.connect(runner.cancel)
+        runner.started.connect(self._started)
+        runner.progressed.connect(self._progressed)
+        runner.run_finished.connect(lambda *_: self.setVisible(False))
+        self.setVisible(False)
+
+    def _started(self) -> None:
+        self.bar.setRange(0, 0)
+        self.bar.setFormat("starting trainer…")
+        self.setVisible(True)
+
+    def _progressed(self, phase: str, step: int, total: int, eta: object) -> None:
+        eta_text = f" · ETA {float(eta):.0f} s" if isinstance(eta, (int, float)) else ""
+        self.bar.setRange(0, max(total, 1))
+        self.bar.setValue(min(step, max(total, 1)))
+        self.bar.setFormat(f"{phase} {step}/{total}{eta_text}")
