@@ -42,7 +42,7 @@ class VideoService:
             ) -> VideoRecord:
         """Index ``path`` by decoding it once and store it; with ``transcode`` first convert it to
         an intra-frame MJPG copy in the project's media folder (exact, instant seeks)."""
-        from core.video import file_hash, probe_video, transcode_to_mjpg
+        from core.video import file_hash, probe_video, transcode_and_index
 
         source = Path(path).resolve()
         source_hash = file_hash(source) if source.is_file() else None
@@ -56,8 +56,10 @@ class VideoService:
             media = self._project.media_folder
             media.mkdir(parents=True, exist_ok=True)
             stored_path = _unique_path(media / f"{source.stem}.avi")
-            transcode_to_mjpg(source, stored_path, progress=progress, should_stop=should_stop)
-        info, index = probe_video(stored_path, progress=progress, should_stop=should_stop)
+            info, index = transcode_and_index(source, stored_path, progress=progress,
+                                              should_stop=should_stop)
+        else:
+            info, index = probe_video(stored_path, progress=progress, should_stop=should_stop)
         return self._insert(info, index, stored_path, name or source.stem,
                             source_path=str(source) if transcode else None, author=author)
 

@@ -200,3 +200,12 @@ def test_a_killed_run_is_marked_failed_and_earlier_results_keep_serving(project_
     assert project.runs.mark_abandoned() == [killed.id]
     assert project.runs.get(killed.id).status == "failed"
     assert project.runs.latest(video.id).id == done.id
+
+
+def test_add_video_with_transcode_keeps_an_mjpg_copy_in_the_media_folder(project, tiny_video):
+    video = project.videos.add(tiny_video, transcode=True)
+    stored = project.videos.resolve_path(video)
+    assert stored.parent == project.media_folder and stored.suffix == ".avi"
+    assert video.frame_count == 40 and video.source_path == str(tiny_video.resolve())
+    with project.videos.open_reader(video.id) as reader:
+        assert reader.frame(39).shape == (120, 160, 3)
