@@ -1,6 +1,7 @@
 """Runs ``main.py --json propagate`` for one video in a QProcess and reads its JSON-lines events.
 
-Stop sends SIGTERM (the trainer finishes cleanly and marks the run cancelled); Cancel kills it.
+Stop sends SIGTERM (a TSAL trainer checkpoints and keeps its results so far; a baseline is
+cancelled); Cancel kills it.
 Nothing waits on the GUI thread: results are announced by ``run_finished``.
 """
 
@@ -16,7 +17,7 @@ from PySide6.QtCore import QObject, QProcess, Signal
 logger = logging.getLogger(__name__)
 
 MAIN_SCRIPT = Path(__file__).resolve().parents[1] / "main.py"
-DEFAULT_METHOD = "flow"
+DEFAULT_METHOD = "final"  # TSAL fused with tracking (trainer.jobs.DEFAULT_METHOD)
 EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 2, 130
 
 

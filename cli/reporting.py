@@ -53,16 +53,22 @@ class Reporter:
             self.err.write(text + "\n")
             self.err.flush()
 
-    def progress(self, phase: str) -> Callable[[int, int], None]:
-        """A ``progress(step, total)`` callback for one phase of work."""
-        self._started.setdefault(phase, time.monotonic())
+    def progress(self, task: str) -> Callable[..., None]:
+        """A ``progress(step, total, phase=None, losses=None)`` callback for one task; a
+        trainer names its current phase and latest losses, which JSON lines carry along."""
+        self._started.setdefault(task, time.monotonic())
 
-        def report(step: int, total: int) -> None:
-            elapsed = time.monotonic() - self._started[phase]
+        def report(step: int, total: int, phase: str | None = None,
+                   losses: dict[str, float] | None = None) -> None:
+            elapsed = time.monotonic() - self._started[task]
             eta = elapsed / step * (total - step) if step and total else None
             if self.as_json:
-                self.event("progress", phase=phase, step=step, total=total,
-                           eta_s=None if eta is None else round(eta, 1))
+                fields: dict[str, Any] = {"task": task, "phase": phase or task, "step": step,
+                                          "total": total,
+                                          "eta_s": None if eta is None else round(eta, 1)}
+                if losses:
+                    fields["losses"] = losses
+                self.event("progress", **fields)
                 return
             now = time.monotonic()
             if step < total and now - self._last_draw < 0.1:
@@ -70,13 +76,14 @@ class Reporter:
             self._last_draw = now
             if not self.err.isatty():
                 if step >= total:
-                    self.err.write(f"{phase}: {step}/{total} done in {elapsed:.1f}s\n")
+                    self.err.write(f"{task}: {step}/{total} done in {elapsed:.1f}s\n")
                 return
             width = 30
             filled = int(width * step / total) if total else width
             bar = "#" * filled + "-" * (width - filled)
             eta_text = f" ETA {eta:.0f}s" if eta is not None and step < total else ""
-            self.err.write(f"\r{phase:>12} [{bar}] {step}/{total}{eta_text}   ")
+            label = f"{task} {phase}" if phase else task
+            self.err.write(f"\r{label:>18} [{bar}] {step}/{total}{eta_text}   ")
             if step >= total:
                 self.err.write("\n")
             self.err.flush()

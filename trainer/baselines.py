@@ -13,10 +13,11 @@ import importlib.util
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from itertools import chain, pairwise
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -51,6 +52,12 @@ class Propagation:
     points: np.ndarray  # (T, 68, 2) float32, 0-based full-frame pixels
     confidence: np.ndarray  # (T, 68) float32 in [0, 1]; 1 at keyframes
     method: str
+    #: Extra per-frame statistics for the run (``detection_tracking``, ``teacher_student``,
+    #: ``forward_backward``: disagreements in % of the face size), when the method has them.
+    stats: Mapping[str, np.ndarray] = field(default_factory=dict)
+    #: What the job should record: ``device``, ``stopped`` (ended early by a stop request, the
+    #: result is usable), ``checkpoint``, ``warm_start``, ``timings``, ...
+    info: Mapping[str, Any] = field(default_factory=dict)
 
 
 class _Ticker:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,8 +29,27 @@ Progress = Callable[[int, int], None]
 ShouldStop = Callable[[], bool]
 Propagator = Callable[..., Propagation]
 
+#: The TSAL methods (trainer/tsal); torch is imported only when one of them runs.
+TSAL_METHODS = ("final", "teacher", "teacher+sd", "student", "supervised", "no-sic", "no-mfds",
+                "no-async")
+#: What ``propagate`` runs when no method is named: the product's best output.
+DEFAULT_METHOD = "final"
+
+
+def _tsal_method(name: str) -> Propagator:
+    def method(*args: Any, **kwargs: Any) -> Propagation:
+        from trainer.tsal import METHODS
+
+        return METHODS[name](*args, **kwargs)
+
+    method.takes_options = True  # type: ignore[attr-defined]
+    method.__name__ = f"tsal_{name}"
+    return method
+
+
 #: Every propagation method by its stable name (benchmark tables use these names).
-PROPAGATORS: dict[str, Propagator] = dict(BASELINE_METHODS)
+PROPAGATORS: dict[str, Propagator] = {**BASELINE_METHODS,
+                                      **{name: _tsal_method(name) for name in TSAL_METHODS}}
 
 
 def get_propagator(name: str) -> Propagator:
@@ -52,31 +73,71 @@ def load_keyframes(project: Project, video_id: int) -> dict[int, np.ndarray]:
     return {int(f): p for f, p in zip(frames, points)}
 
 
+def checkpoint_dir(project: Project, video_id: int) -> Path | None:
+    """Where a video's trainer checkpoints live: beside the project file (none for a URL)."""
+    if project.path is None:
+        return None
+    return project.path.with_name(project.path.name + ".checkpoints") / f"video-{video_id}"
+
+
 def propagate_video(project: Project, video_id: int, method: str = "interpolation", *,
-                    config: Mapping[str, Any] | None = None, progress: Progress | None = None,
-                    should_stop: ShouldStop | None = None) -> RunRecord:
-    """Propagate a video's keyframes with ``method`` and store the result as one run."""
+                    progress: Progress | None = None, should_stop: ShouldStop | None = None,
+                    device: str = "auto", preset: str = "fast", seed: int | None = None,
+                    resume: bool = False, checkpoints: bool = True) -> RunRecord:
+    """Propagate a video's keyframes with ``method`` and store the result as one run.
+
+    TSAL methods train with ``preset`` on ``device``; with ``checkpoints`` they warm-start from
+    the video's last training and save their own (``resume`` continues a stopped job). A run
+    stopped by ``should_stop`` keeps its results (status "stopped"); baselines are cancelled.
+    """
     propagate = get_propagator(method)
     keyframes = load_keyframes(project, video_id)
     video = project.videos.get(video_id)
-    run = project.runs.create(video_id, method, config=dict(config or {}), device="cpu",
-                              keyframes={"frames": sorted(keyframes)})
+    kwargs: dict[str, Any] = {}
+    config: dict[str, Any] = {}
+    device_label = "cpu"
+    if getattr(propagate, "takes_options", False):
+        from trainer.tsal import RunOptions, device_name, preset_config, select_device
+
+        cfg = preset_config(preset, seed)
+        torch_device = select_device(device)  # fails here, before a run is recorded
+        device_label = device_name(torch_device)
+        kwargs["config"] = cfg
+        kwargs["options"] = RunOptions(
+            device=str(torch_device),
+            checkpoint_dir=checkpoint_dir(project, video_id) if checkpoints else None,
+            resume=resume, warm_start=checkpoints, fps=video.fps or None)
+        config = {"preset": preset, **asdict(cfg)}
+    elif resume:
+        raise ValidationError(f"--resume applies to the TSAL methods, not {method!r}")
+    previous = project.runs.latest(video_id)
+    run = project.runs.create(video_id, method, config=config, device=device_label,
+                              keyframes={"frames": sorted(keyframes)},
+                              parent_run_id=previous.id if previous else None)
     started = time.perf_counter()
     try:
         with project.videos.open_reader(video_id) as reader:
             result = propagate(reader.frame, video.frame_count, keyframes, progress=progress,
-                               should_stop=should_stop)
+                               should_stop=should_stop, **kwargs)
         compute_s = time.perf_counter() - started
-        save_result(project, run.id, result, keyframes)
+        save_result(project, run.id, result, keyframes, result.stats)
     except CancelledError as exc:
         return project.runs.finish(run.id, "cancelled", message=str(exc))
     except BaseException as exc:
         project.runs.finish(run.id, "failed", message=f"{type(exc).__name__}: {exc}")
         raise
     total_s = time.perf_counter() - started
-    return project.runs.finish(run.id, "done", timings={
-        "compute_s": round(compute_s, 3), "total_s": round(total_s, 3),
-        "s_per_frame": round(total_s / max(video.frame_count, 1), 5)})
+    info = dict(result.info)
+    timings = {"compute_s": round(compute_s, 3), "total_s": round(total_s, 3),
+               "s_per_frame": round(total_s / max(video.frame_count, 1), 5),
+               **info.get("timings", {})}
+    if "start" in info:
+        project.runs.update(run.id, metrics={"start": info["start"], "steps": info["steps"]})
+    stopped = bool(info.get("stopped"))
+    return project.runs.finish(
+        run.id, "stopped" if stopped else "done", timings=timings,
+        checkpoint_path=info.get("checkpoint"),
+        message="stopped early: results so far kept; --resume continues" if stopped else "")
 
 
 def save_result(project: Project, run_id: int, result: Propagation,

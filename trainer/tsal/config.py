@@ -1,7 +1,7 @@
 """TSAL configuration: frozen dataclasses that only describe a training run, and the presets.
 
 ``fast`` is the 2-core-CPU preset (64x64 grey crops, a 16-channel encoder-decoder, heatmaps at
-1/2 resolution, a few hundred steps); ``quality`` is larger and meant for a GPU. λ (the teacher's
+1/4 resolution, a few hundred steps); ``quality`` is larger and meant for a GPU. λ (the teacher's
 filter) defaults to 0.99 rather than the paper's 0.999: a fast run has only a few hundred steps,
 and with λ = 0.999 the teacher would move only ~1 − 0.999^400 ≈ 33 % of the way towards the
 student's queue mean over the whole run, so the filter would barely act.
@@ -18,6 +18,7 @@ class TSALConfig:
 
     crop: int = 64  # crop side in pixels (grey)
     width: int = 16  # channels of the first encoder stage
+    heat_stride: int = 4  # heatmaps at crop / heat_stride
     margin: float = 1.45  # crop side / face box side
     steps: int = 360  # gradient steps per model
     batch_labelled: int = 16  # augmented keyframe crops per step
@@ -48,14 +49,22 @@ class TSALConfig:
     use_mfds: bool = True
     async_teacher: bool = True  # False: the teacher is not filtered towards the student
     flow: str = "lk"  # classical tracker used as φ: "lk" or "dis"
+    warm_fraction: float = 0.15  # a warm start trains this fraction of ``steps``
+    warm_lr: float = 0.5  # and at this fraction of ``lr``
+    smooth_accel: float = 0.002  # smoother: velocity change, face size per frame² at 30 fps
+    self_distill: int = 0  # iterations of self-distillation (§4.3) after training; 0 = none
+    sd_fraction: float = 0.25  # steps of each distillation iteration, as a fraction of ``steps``
+    elt_shift: float = 8.0 / 256.0  # ELT: translation ±, as a fraction of the crop
+    elt_scale: tuple[float, float] = (0.8, 1.0)
+    elt_rotate_deg: float = 30.0
     threads: int = 2
     seed: int = 0
 
 
 PRESETS: dict[str, TSALConfig] = {
     "fast": TSALConfig(),
-    "quality": TSALConfig(crop=96, width=32, steps=1500, batch_labelled=32, clips_per_step=8,
-                          lam=0.995, queue=8),
+    "quality": TSALConfig(crop=96, width=32, heat_stride=2, steps=1500, batch_labelled=32,
+                          clips_per_step=8, lam=0.995, queue=8),
 }
 
 

@@ -27,6 +27,16 @@ class QueueTeacher:
     def __len__(self) -> int:
         return len(self._queue)
 
+    def snapshots(self) -> list[list[torch.Tensor]]:
+        """The queued student states, oldest first (for a checkpoint)."""
+        return [list(snap) for snap in self._queue]
+
+    def restore(self, snapshots: list[list[torch.Tensor]]) -> None:
+        self._queue.clear()
+        device = next(iter(self.teacher.state_dict().values())).device
+        for snap in snapshots:
+            self._queue.append([t.to(device) for t in snap])
+
     @torch.no_grad()
     def update(self, student: nn.Module) -> None:
         """Push the student's state and filter the teacher towards the queue's mean."""

@@ -1,0 +1,237 @@
+"""TSAL: losses, the queue teacher, crop geometry, and the propagation job end to end (CPU)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.errors import CancelledError, ValidationError
+from core.formats.pts import read_pts
+from core.landmarks import FLIP_PERMUTATION, mean_shape
+from core.metrics import nme
+from core.synthetic.clip import make_clip
+from core.video import VideoReader
+from trainer.baselines import interpolate
+from trainer.tsal import METHODS, PRESETS, clear_cache, data, device_name, losses, run
+from trainer.tsal.loop import Trainer
+from trainer.tsal.models import LandmarkNet, decode
+from trainer.tsal.ramps import omega
+from trainer.tsal.teacher import QueueTeacher
+
+TINY = replace(PRESETS["fast"], crop=48, width=8, steps=60, batch_labelled=8, clips_per_step=2,
+               clip_len=3, lr=4e-3)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("tsal_clip")
+    make_clip(out, frames=40, stride=10, difficulty="easy", seed=3, size=(320, 240))
+    gt = np.stack([read_pts(p) for p in sorted((out / "gt").glob("*.pts"))])
+    keys = {int(p.stem) - 1: read_pts(p) for p in sorted((out / "annot").glob("*.pts"))}
+    reader = VideoReader(out / "vid.avi")
+    frames = [reader.frame(i) for i in range(len(gt))]
+    return {"frame": lambda i: frames[i], "gt": gt, "keys": keys, "n": len(gt)}
+
+
+def _fixed_batch(clip: dict, cfg=TINY) -> data.Batch:
+    frames = data.GrayFrames(clip["frame"], clip["n"])
+    prior = interpolate(clip["n"], clip["keys"]).points.astype(np.float64)
+    affines = data.align_affines(prior, cfg.crop, cfg.margin)
+    sampler = data.Sampler(frames, clip["keys"], prior, affines, cfg, np.random.default_rng(0))
+    return sampler.batch()
+
+
+# ------------------------------------------------------------------ geometry
+
+
+def test_crop_uncrop_is_exact_to_1e4_px() -> None:
+    rng = np.random.default_rng(1)
+    shapes = rng.uniform(50, 400, size=(5, 68, 2))
+    affines = data.align_affines(shapes, 64, 1.45)
+    back = data.invert(affines)
+    pts = rng.uniform(0, 640, size=(5, 68, 2))
+    assert np.abs(data.apply(back, data.apply(affines, pts)) - pts).max() < 1e-4
+    geometry, _ = data.random_geometry(rng, PRESETS["fast"])
+    m = data.compose(geometry, affines[0])
+    assert np.abs(data.apply(data.invert(m), data.apply(m, pts[0])) - pts[0]).max() < 1e-4
+
+
+def test_crop_puts_a_bright_dot_where_the_affine_says() -> None:
+    ys, xs = np.mgrid[:240, :320]
+    image = (255 * np.exp(-((xs - 150.0) ** 2 + (ys - 100.0) ** 2) / 18.0)).astype(np.uint8)
+    shape = mean_shape() * 40.0 + np.array([140.0, 90.0])
+    m = data.align_affines(shape[None], 64, 1.45)[0]
+    crop = data.warp(image, m, 64)
+    expect = data.apply(m, np.array([[150.0, 100.0]]))[0]
+    ys, xs = np.mgrid[:64, :64]
+    centre = np.array([(crop * xs).sum(), (crop * ys).sum()]) / crop.sum()
+    assert np.abs(centre - expect).max() < 0.1
+
+
+def test_mirrored_augmentation_permutes_landmarks(clip: dict) -> None:
+    cfg = replace(TINY, aug_flip=1.0, aug_rotate_deg=0.0, aug_scale=0.0, aug_shift=0.0)
+    frames = data.GrayFrames(clip["frame"], clip["n"])
+    prior = interpolate(clip["n"], clip["keys"]).points.astype(np.float64)
+    affines = data.align_affines(prior, cfg.crop, cfg.margin)
+    sampler = data.Sampler(frames, {0: clip["keys"][0]}, prior, affines, cfg,
+                           np.random.default_rng(0))
+    _, targets = sampler.labelled(1)
+    plain = data.apply(affines[0], clip["keys"][0])
+    mirrored = plain.copy()
+    mirrored[:, 0] = cfg.crop - 1 - mirrored[:, 0]
+    np.testing.assert_allclose(targets[0], mirrored[FLIP_PERMUTATION], atol=1e-3)
+
+
+# ------------------------------------------------------------------ losses and the teacher
+
+
+def test_soft_argmax_decodes_a_peaked_heatmap() -> None:
+    logits = torch.full((1, 68 + 1 + 136, 12, 12), -30.0)
+    logits[0, :68, 5, 7] = 30.0
+    logits[0, 68, 6, 6] = 30.0
+    d = decode((logits[:, :68], logits[:, 68:69], logits[:, 69:] * 0), 48)
+    np.testing.assert_allclose(d.pm[0, 0].numpy(), [(7 + 0.5) * 4 - 0.5, (5 + 0.5) * 4 - 0.5],
+                               atol=1e-3)
+    np.testing.assert_allclose(d.pc[0, 3].numpy(), [25.5, 25.5], atol=1e-3)
+
+
+@pytest.mark.parametrize("part", ["lm", "centre", "pseudo", "sic", "mfds"])
+def test_each_loss_is_finite_and_falls_on_a_fixed_batch(clip: dict, part: str) -> None:
+    torch.manual_seed(0)
+    trainer = Trainer(TINY)
+    b = trainer._tensors(_fixed_batch(clip))
+    model = trainer.student
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    values = []
+    for _ in range(12):
+        d, n_lab, c = trainer._run(model, b)
+        k = TINY.clip_len
+        cl = slice(n_lab, n_lab + c * k)
+        if part == "lm":
+            loss = losses.heatmap_loss(d.heat[:n_lab], d.pm[:n_lab], b["targets"], TINY.crop,
+                                       TINY.heat_sigma)
+        elif part == "centre":
+            loss = losses.centre_loss(d, torch.cat([b["targets"],
+                                      b["clip_phi"].reshape(-1, 68, 2)]), TINY.crop)
+        elif part == "pseudo":
+            loss = losses.heatmap_loss(d.heat[cl], d.pm[cl], b["clip_phi"].reshape(-1, 68, 2),
+                                       TINY.crop, TINY.heat_sigma)
+        elif part == "sic":
+            phi = b["clip_phi"]
+            loss = losses.sic_loss(d.offsets[cl].reshape(c, k, 68, 2),
+                                   phi[..., 0].amax(-1) - phi[..., 0].amin(-1))
+        else:
+            loss = losses.mfds_loss(d.pm[cl].reshape(c, k, 68, 2), b["clip_to_frame"],
+                                    b["clip_delta"], b["clip_scale"])
+        assert torch.isfinite(loss)
+        values.append(float(loss))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert values[-1] < values[0], values
+
+
+def test_full_step_returns_finite_losses_for_both_models(clip: dict) -> None:
+    trainer = Trainer(TINY)
+    out = trainer.step(_fixed_batch(clip))
+    for name in ("s_loss", "t_loss", "s_sic", "t_mfds", "s_pseudo", "omega"):
+        assert np.isfinite(out[name]), name
+    assert trainer.step_count == 1
+
+
+def test_teacher_update_matches_a_hand_computation() -> None:
+    teacher, student = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        teacher.weight[:] = torch.tensor([[1.0, 2.0]])
+        teacher.bias[:] = 0.0
+    q = QueueTeacher(teacher, queue=2, lam=0.9)
+    snapshots = [([3.0, 4.0], 1.0), ([5.0, 0.0], -1.0), ([1.0, 1.0], 2.0)]
+    w, b, seen = np.array([1.0, 2.0]), 0.0, []
+    for sw, sb in snapshots:
+        with torch.no_grad():
+            student.weight[:] = torch.tensor([sw])
+            student.bias[:] = sb
+        q.update(student)
+        seen = (seen + [(np.array(sw), sb)])[-2:]
+        w = 0.9 * w + 0.1 * np.mean([s[0] for s in seen], axis=0)
+        b = 0.9 * b + 0.1 * np.mean([s[1] for s in seen])
+    np.testing.assert_allclose(teacher.weight.detach().numpy()[0], w, rtol=1e-6)
+    np.testing.assert_allclose(float(teacher.bias), b, rtol=1e-6)
+    assert len(q) == 2
+
+
+def test_omega_ramps_up_holds_and_decays() -> None:
+    values = [omega(t, 100, peak=2.0, up=0.3, down=0.2, end=0.5) for t in range(101)]
+    assert values[0] == pytest.approx(2.0 * np.exp(-5.0))
+    assert all(a <= b + 1e-12 for a, b in pairwise(values[:31]))
+    assert values[50] == 2.0
+    assert values[100] == pytest.approx(1.0)
+
+
+def test_network_output_shapes() -> None:
+    net = LandmarkNet(8)
+    heat, centre, offsets = net(torch.rand(2, 1, 48, 48))
+    assert heat.shape == (2, 68, 12, 12) and centre.shape == (2, 1, 12, 12)
+    assert offsets.shape == (2, 136, 12, 12)
+
+
+# ------------------------------------------------------------------ the job
+
+
+def test_end_to_end_final_beats_interpolation_and_keeps_keyframes(clip: dict) -> None:
+    clear_cache()
+    calls: list[tuple[int, int]] = []
+    result = run(clip["frame"], clip["n"], clip["keys"], TINY,
+                 progress=lambda s, t: calls.append((s, t)))
+    gt, keys = clip["gt"], clip["keys"]
+    mask = np.ones(clip["n"], bool)
+    mask[list(keys)] = False
+    interp = np.mean(nme(interpolate(clip["n"], keys).points, gt)[mask])
+    for name in ("teacher", "student", "final"):
+        prop = result[name]
+        assert prop.points.shape == (clip["n"], 68, 2) and prop.points.dtype == np.float32
+        assert prop.confidence.shape == (clip["n"], 68)
+        assert np.all((prop.confidence >= 0) & (prop.confidence <= 1))
+        for k, pts in keys.items():
+            np.testing.assert_array_equal(prop.points[k], pts)
+            assert np.all(prop.confidence[k] == 1.0)
+    final = np.mean(nme(result["final"].points, gt)[mask])
+    assert final < interp, (final, interp)
+    assert calls and calls[-1][0] == calls[-1][1]
+    # the bench's methods share this run: calling "final" with the same config hits the cache
+    assert run(clip["frame"], clip["n"], keys, TINY) is result
+
+
+def test_deterministic_for_a_seed(clip: dict) -> None:
+    cfg = replace(TINY, steps=4, seed=5)
+    clear_cache()
+    a = run(clip["frame"], clip["n"], clip["keys"], cfg)["teacher"].points
+    clear_cache()
+    b = run(clip["frame"], clip["n"], clip["keys"], cfg)["teacher"].points
+    np.testing.assert_array_equal(a, b)
+
+
+def test_should_stop_raises_cancelled(clip: dict) -> None:
+    clear_cache()
+    with pytest.raises(CancelledError):
+        run(clip["frame"], clip["n"], clip["keys"], replace(TINY, seed=9),
+            should_stop=lambda: True)
+
+
+def test_methods_registry_and_errors(clip: dict) -> None:
+    assert {"supervised", "student", "teacher", "final", "no-sic", "no-mfds",
+            "no-async"} <= set(METHODS)
+    assert device_name() == "cpu" or isinstance(device_name(), str)
+    with pytest.raises(ValidationError, match="no keyframes"):
+        METHODS["teacher"](clip["frame"], clip["n"], {})
+    with pytest.raises(ValidationError, match="frame 99"):
+        METHODS["teacher"](clip["frame"], clip["n"], {99: clip["keys"][0]})
+
+
+def test_shared_data_path_is_not_needed() -> None:
+    assert Path(__file__).exists()
