@@ -1,14 +1,12 @@
 """Review: frames ranked by the latest run's suggestion score, each with the signal behind it.
 
-``rank_suggestions`` is plain numpy (testable without Qt); ``SuggestionTableModel`` adapts it to
-a table; ``SuggestionsPanel`` is the dock's content. Keyframes never appear in the list.
+The ranking lives in core.suggest (shared with ``simulate-annotator``); ``SuggestionTableModel``
+adapts it to a table; ``SuggestionsPanel`` is the dock's content. Keyframes never appear in
+the list.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -21,58 +19,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.framestats import SCORE_WEIGHTS
 from core.store import FrameStats
+from core.suggest import MIN_GAP, Suggestion
+from core.suggest import rank_suggestions as core_rank
 
 MAX_SUGGESTIONS = 30
-MIN_GAP = 3  # a suggestion hides lower-ranked frames this close to it (they share the cause)
-REASONS = {"jitter": "jitter", "low_confidence": "low confidence",
-           "detection_tracking": "disagreement (detection vs tracking)",
-           "teacher_student": "disagreement (teacher vs student)",
-           "forward_backward": "disagreement (forward vs backward)"}
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    frame: int
-    score: float
-    reason: str
-
-
-def _robust(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    pool = values[mask]
-    if pool.size == 0:
-        return np.zeros_like(values)
-    median = float(np.median(pool))
-    spread = max(float(np.median(np.abs(pool - median))) * 1.4826, 1e-6, 0.05 * abs(median))
-    return np.maximum(values - median, 0.0) / spread
 
 
 def rank_suggestions(stats: FrameStats | None, keyframes: set[int] | dict[int, str],
                      limit: int = MAX_SUGGESTIONS, min_gap: int = MIN_GAP) -> list[Suggestion]:
-    """The ``limit`` best-scoring non-keyframes (score > 0), best first, with their reason;
-    a frame within ``min_gap`` of a better-ranked suggestion is left out."""
-    if stats is None or len(stats.frames) == 0:
-        return []
-    frames = stats.frames
-    score = np.asarray(stats["suggestion_score"], dtype=np.float64)
-    keep = (score > 0) & ~np.isin(frames, np.fromiter(keyframes, dtype=np.int64))
-    signals = {name: np.asarray(stats[name], dtype=np.float64)
-               for name in ("jitter", "detection_tracking", "teacher_student",
-                            "forward_backward") if name in stats.values}
-    signals["low_confidence"] = 1.0 - np.asarray(stats["confidence"], dtype=np.float64)
-    names = list(signals)
-    contributions = np.stack([SCORE_WEIGHTS[n] * _robust(signals[n], keep | (score > 0))
-                              for n in names])
-    order = np.flatnonzero(keep)[np.argsort(-score[keep], kind="stable")]
-    chosen: list[int] = []
-    for i in order:
-        if len(chosen) == limit:
-            break
-        if all(abs(int(frames[i]) - int(frames[j])) >= min_gap for j in chosen):
-            chosen.append(int(i))
-    return [Suggestion(int(frames[i]), float(score[i]),
-                       REASONS[names[int(np.argmax(contributions[:, i]))]]) for i in chosen]
+    """The panel's list: core.suggest's ``score`` ranking (keyframes left out)."""
+    return core_rank(stats, keyframes, limit, min_gap)
 
 
 class SuggestionTableModel(QAbstractTableModel):

@@ -1,0 +1,132 @@
+"""Which frames (and which points in them) an annotator should label next.
+
+Three strategies, used by the GUI's Suggestions panel and by ``simulate-annotator``:
+
+- ``score``: frames ranked by the run's suggestion score (disagreement between sources,
+  forward-backward disagreement, jitter, low confidence; see core.framestats), each with the
+  signal that contributed most as its reason — DeepLabCut's "extract outlier frames" idea;
+- ``uniform``: the middles of the longest stretches without a keyframe — the classic "label
+  every k-th frame", refined one frame at a time;
+- ``random``: unlabelled frames drawn at random (SLEAP's random suggestions).
+
+Picked frames keep ``min_gap`` frames apart (neighbours share their cause), and
+``suspect_points`` names the points of a frame that look wrong (lowest confidence first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import pairwise
+
+import numpy as np
+
+from core.errors import ValidationError
+from core.framestats import SCORE_WEIGHTS
+from core.store import FrameStats
+
+STRATEGIES = ("score", "uniform", "random")
+MIN_GAP = 3
+REASONS = {"jitter": "jitter", "low_confidence": "low confidence",
+           "detection_tracking": "disagreement (detection vs tracking)",
+           "teacher_student": "disagreement (teacher vs student)",
+           "forward_backward": "disagreement (forward vs backward)"}
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    frame: int
+    score: float
+    reason: str
+
+
+def _robust(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    pool = values[mask]
+    if pool.size == 0:
+        return np.zeros_like(values)
+    median = float(np.median(pool))
+    spread = max(float(np.median(np.abs(pool - median))) * 1.4826, 1e-6, 0.05 * abs(median))
+    return np.maximum(values - median, 0.0) / spread
+
+
+def _spaced(order: Iterable[int], frames: np.ndarray, limit: int, min_gap: int) -> list[int]:
+    chosen: list[int] = []
+    for i in order:
+        if len(chosen) == limit:
+            break
+        if all(abs(int(frames[i]) - int(frames[j])) >= min_gap for j in chosen):
+            chosen.append(int(i))
+    return chosen
+
+
+def rank_suggestions(stats: FrameStats | None, keyframes: Iterable[int], limit: int = 30,
+                     min_gap: int = MIN_GAP) -> list[Suggestion]:
+    """The ``limit`` best-scoring non-keyframes (score > 0), best first, with their reason;
+    a frame within ``min_gap`` of a better-ranked suggestion is left out."""
+    if stats is None or len(stats.frames) == 0:
+        return []
+    frames = stats.frames
+    score = np.asarray(stats["suggestion_score"], dtype=np.float64)
+    keep = (score > 0) & ~np.isin(frames, np.fromiter(keyframes, dtype=np.int64))
+    signals = {name: np.asarray(stats[name], dtype=np.float64)
+               for name in ("jitter", "detection_tracking", "teacher_student",
+                            "forward_backward") if name in stats.values}
+    signals["low_confidence"] = 1.0 - np.asarray(stats["confidence"], dtype=np.float64)
+    names = list(signals)
+    contributions = np.stack([SCORE_WEIGHTS[n] * _robust(signals[n], keep | (score > 0))
+                              for n in names])
+    order = np.flatnonzero(keep)[np.argsort(-score[keep], kind="stable")]
+    chosen = _spaced(order, frames, limit, min_gap)
+    return [Suggestion(int(frames[i]), float(score[i]),
+                       REASONS[names[int(np.argmax(contributions[:, i]))]]) for i in chosen]
+
+
+def uniform_frames(n_frames: int, keyframes: Iterable[int], count: int) -> list[int]:
+    """``count`` frames, each the middle of the longest stretch without a keyframe at the time
+    it is picked (so repeated picks refine the spacing evenly)."""
+    labelled = sorted({int(k) for k in keyframes if 0 <= int(k) < n_frames})
+    picked: list[int] = []
+    for _ in range(count):
+        bounds = [-1, *labelled, n_frames]
+        gaps = [(b - a, a, b) for a, b in pairwise(bounds)]
+        length, a, b = max(gaps)
+        if length <= 1:
+            break
+        if a < 0:
+            frame = 0
+        elif b >= n_frames:
+            frame = n_frames - 1
+        else:
+            frame = (a + b) // 2
+        picked.append(frame)
+        labelled = sorted({*labelled, frame})
+    return picked
+
+
+def pick_frames(strategy: str, n_frames: int, keyframes: Iterable[int], count: int, *,
+                stats: FrameStats | None = None, seed: int = 0,
+                min_gap: int = MIN_GAP) -> list[int]:
+    """``count`` frames to label next by ``strategy`` (one of STRATEGIES)."""
+    keys = {int(k) for k in keyframes}
+    if strategy == "score":
+        if stats is None:
+            raise ValidationError("strategy 'score' needs a run's frame statistics: propagate "
+                                  "first")
+        return [s.frame for s in rank_suggestions(stats, keys, count, min_gap)]
+    if strategy == "uniform":
+        return uniform_frames(n_frames, keys, count)
+    if strategy == "random":
+        rng = np.random.default_rng(seed)
+        free = np.setdiff1d(np.arange(n_frames), np.fromiter(keys, dtype=np.int64))
+        order = rng.permutation(free)
+        return sorted(int(free_frame) for free_frame in
+                      (order[i] for i in _spaced(range(len(order)), order, count, min_gap)))
+    raise ValidationError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
+
+
+def suspect_points(confidence: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Indices of a frame's points whose confidence (68,) is below ``threshold``, least
+    confident first — the points the annotator should look at."""
+    conf = np.asarray(confidence, dtype=np.float64)
+    below = np.flatnonzero(conf < threshold)
+    return below[np.argsort(conf[below], kind="stable")]
