@@ -1,11 +1,12 @@
 """The window's actions, menus and toolbar, in one table: name, text, shortcut, slot, tip.
 
-Help → Shortcuts is generated from these actions, so the list cannot drift from the keys.
-Shortcuts can be overridden in QSettings under ``shortcuts/<name>``.
+Help → Shortcuts is generated from these actions, so the list cannot drift from the keys; it
+also edits them. Overrides live in QSettings under ``shortcuts/<name>`` and are applied here.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -13,8 +14,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QToolBar
 
+from app.shortcuts import find_conflict, refresh_tooltip, settings_key
+
 if TYPE_CHECKING:
     from app.main_window import MainWindow
+
+logger = logging.getLogger(__name__)
 
 K = QKeySequence
 
@@ -52,6 +57,18 @@ def _spec(w: MainWindow) -> list[tuple[str, str, str, list[QKeySequence], Callab
          "Remove this frame's annotation"),
         ("Edit", "toggle_visibility", "Toggle &visibility (occluded)", [K("V")],
          e.toggle_visibility, "Mark the selected points occluded / visible"),
+        ("Edit", "rotate_ccw", "Rotate selection ↺ 2°", [K("[")],
+         lambda: e.rotate_selection(-1),
+         "Rotate the selected points anticlockwise about their centre (click a group's line "
+         "to select it)"),
+        ("Edit", "rotate_cw", "Rotate selection ↻ 2°", [K("]")], lambda: e.rotate_selection(1),
+         "Rotate the selected points clockwise about their centre"),
+        ("Edit", "scale_down", "Shrink selection 2%", [K("-")], lambda: e.scale_selection(-1),
+         "Shrink the selected points towards their centre"),
+        ("Edit", "scale_up", "Grow selection 2%", [K("="), K("+")],
+         lambda: e.scale_selection(1), "Spread the selected points away from their centre"),
+        ("Edit", "detect", "&Detect face (dlib)", [K("D")], w.detector.detect,
+         "Pre-label this frame with dlib's 68-point predictor, then correct it"),
         ("Navigate", "prev_frame", "Previous frame", [K(Qt.Key.Key_Left)], lambda: f.step(-1),
          ""),
         ("Navigate", "next_frame", "Next frame", [K(Qt.Key.Key_Right)], lambda: f.step(1), ""),
@@ -81,25 +98,25 @@ def _spec(w: MainWindow) -> list[tuple[str, str, str, list[QKeySequence], Callab
 
 
 TOOLBAR = ("open_project", "add_videos", None, "prev_keyframe", "prev_frame", "play",
-           "next_frame", "next_keyframe", None, "place_template", "accept", "toggle_keyframe",
-           None, "propagate", "next_suggestion", None, "overlay", "zoom_face", "fit")
+           "next_frame", "next_keyframe", None, "place_template", "accept", "detect",
+           "toggle_keyframe", None, "propagate", "next_suggestion", None, "overlay", "zoom_face",
+           "fit")
 
 
 def build_actions(w: MainWindow) -> dict[str, QAction]:
     """Create the actions, menus and toolbar of ``w``; returns the actions by name."""
     actions: dict[str, QAction] = {}
+    w.default_shortcuts = {}
     menus: dict[str, QMenu] = {}
     for menu_name in ("File", "Edit", "Navigate", "Run", "View", "Help"):
         menus[menu_name] = w.menuBar().addMenu(f"&{menu_name}")
     for menu_name, name, text, keys, slot, tip in _spec(w):
         action = QAction(text, w)
-        override = w.settings.value(f"shortcuts/{name}")
-        action.setShortcuts([K(str(override))] if override else keys)
+        w.default_shortcuts[name] = keys
+        action.setShortcuts(keys)
         action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         if tip:
             action.setStatusTip(tip)
-            action.setToolTip(f"{text.replace('&', '').rstrip('…')} "
-                              f"({keys[0].toString(K.SequenceFormat.NativeText)}): {tip}")
         if slot is not None:
             action.triggered.connect(lambda _=False, fn=slot: fn())
         menus[menu_name].addAction(action)
@@ -107,8 +124,10 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
         actions[name] = action
         if name == "open_project":
             w.recent_menu = menus["File"].addMenu("Open &recent")
-        if name in ("export_300vw", "redo", "play"):
+        if name in ("export_300vw", "redo", "play", "toggle_visibility", "scale_up"):
             menus[menu_name].addSeparator()
+    actions["detect"].setVisible(w.detector.available)
+    _apply_overrides(w, actions)
     actions["play"].setCheckable(True)
     overlay = actions["overlay"]
     overlay.setCheckable(True)
@@ -122,7 +141,8 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
     toolbar.setMovable(False)
     short = {"open_project": "Open", "add_videos": "Add video", "prev_keyframe": "◀ Key",
              "prev_frame": "◀", "play": "Play", "next_frame": "▶", "next_keyframe": "Key ▶",
-             "place_template": "Template", "accept": "Accept", "toggle_keyframe": "Keyframe",
+             "place_template": "Template", "accept": "Accept", "detect": "Detect",
+             "toggle_keyframe": "Keyframe",
              "propagate": "Propagate", "next_suggestion": "Next suggestion",
              "overlay": "Pseudo", "zoom_face": "Face", "fit": "Fit"}
     for name in TOOLBAR:
@@ -135,3 +155,21 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
     w.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
     w.toolbar = toolbar
     return actions
+
+
+def _apply_overrides(w: MainWindow, actions: dict[str, QAction]) -> None:
+    """Apply the shortcuts stored in QSettings. One that clashes with another action's final
+    key is dropped (and logged), so a stale setting can never make a key ambiguous."""
+    overridden = []
+    for name, action in actions.items():
+        override = w.settings.value(settings_key(name))
+        if override and not K(str(override)).isEmpty():
+            action.setShortcuts([K(str(override))])
+            overridden.append(name)
+    for name in overridden:
+        other = find_conflict(actions, name, actions[name].shortcuts())
+        if other is not None:
+            logger.warning("ignoring the stored shortcut of %s: it clashes with %s", name, other)
+            actions[name].setShortcuts(w.default_shortcuts[name])
+    for action in actions.values():
+        refresh_tooltip(action)

@@ -8,6 +8,7 @@ means nothing about saving.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,6 +19,8 @@ from core.landmarks import POINT_NAMES
 from core.store import Annotation
 
 logger = logging.getLogger(__name__)
+
+_MERGE_IDS = {"rotate": 1001, "scale": 1002}  # QUndoCommand.id() of mergeable transforms
 
 
 class AnnotationCommand(QUndoCommand):
@@ -74,6 +77,69 @@ class MovePointCommand(AnnotationCommand):
                          f"Move {_describe_points(indices)} (frame {frame})")
 
 
+class TransformPointsCommand(AnnotationCommand):
+    """Rotate or scale some points about their centroid; one key press, or a quick run of them.
+
+    Presses of the same kind on the same points of the same frame, each within
+    ``MERGE_WINDOW_S`` of the previous, merge into one undo item (the gesture).
+    """
+
+    MERGE_WINDOW_S = 1.5
+
+    def __init__(self, session: LabelSession, video_id: int, frame: int, base: np.ndarray,
+                 visible: np.ndarray, indices: Sequence[int], kind: str, amount: float,
+                 source: str) -> None:
+        self.indices = tuple(int(i) for i in indices)
+        self.kind = kind
+        self.amount = amount  # degrees (clockwise on screen) or a factor
+        points = transform_points(base, self.indices, kind, amount)
+        super().__init__(session, video_id, frame, points, visible, source, self._text(frame))
+        self._at = time.monotonic()
+
+    def _text(self, frame: int | None = None) -> str:
+        what = _describe_points(self.indices)
+        where = f"(frame {self.frame if frame is None else frame})"
+        if self.kind == "rotate":
+            return f"Rotate {what} by {self.amount:+.0f}° {where}"
+        return f"Scale {what} by {(self.amount - 1) * 100:+.0f}% {where}"
+
+    def id(self) -> int:
+        return _MERGE_IDS[self.kind]
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not (isinstance(other, TransformPointsCommand) and other.kind == self.kind
+                and (other.video_id, other.frame, other.indices)
+                == (self.video_id, self.frame, self.indices)
+                and other._at - self._at <= self.MERGE_WINDOW_S):
+            return False
+        self._points, self._visible, self._source = other._points, other._visible, other._source
+        self.amount = self.amount + other.amount if self.kind == "rotate" \
+            else self.amount * other.amount
+        self._at = other._at
+        self.setText(self._text())
+        return True
+
+
+def transform_points(points: np.ndarray, indices: Sequence[int], kind: str,
+                     amount: float) -> np.ndarray:
+    """A copy of ``points`` with ``indices`` rotated by ``amount`` degrees (clockwise on screen,
+    where y points down) or scaled by the factor ``amount``, about their centroid."""
+    out = np.array(points, dtype=np.float64)
+    idx = list(indices)
+    centre = out[idx].mean(axis=0)
+    offsets = out[idx] - centre
+    if kind == "rotate":
+        a = np.deg2rad(amount)
+        rotation = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        offsets = offsets @ rotation.T
+    elif kind == "scale":
+        offsets = offsets * amount
+    else:
+        raise ValueError(f"unknown transform {kind!r}")
+    out[idx] = centre + offsets
+    return out.astype(np.float32)
+
+
 class ToggleVisibilityCommand(AnnotationCommand):
     def __init__(self, session: LabelSession, video_id: int, frame: int, points: np.ndarray,
                  visible: np.ndarray, indices: Sequence[int], source: str) -> None:
@@ -103,6 +169,15 @@ class CopyKeyframeCommand(AnnotationCommand):
         super().__init__(session, video_id, frame, source_annotation.points,
                          source_annotation.visible, "manual",
                          f"Copy keyframe {source_annotation.frame} to frame {frame}")
+
+
+class DetectCommand(AnnotationCommand):
+    """A frame pre-labelled by dlib's 68-point predictor, for the annotator to correct."""
+
+    def __init__(self, session: LabelSession, video_id: int, frame: int,
+                 points: np.ndarray) -> None:
+        super().__init__(session, video_id, frame, points, None, "detector",
+                         f"Detect face (frame {frame})")
 
 
 class DeleteKeyframeCommand(AnnotationCommand):

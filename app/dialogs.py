@@ -1,11 +1,10 @@
-"""Small dialogs: Export 300VW options and the keyboard shortcut reference."""
+"""Small dialogs: Export 300VW options (the shortcut editor is in ``app.shortcuts``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -14,11 +13,8 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLineEdit,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -80,29 +76,3 @@ class ExportDialog(QDialog):
         return ExportOptions(Path(self.target_edit.text()).expanduser(),
                              self.run_combo.currentData(), self.labelled_only.isChecked(),
                              self.force.isChecked())
-
-
-class ShortcutsDialog(QDialog):
-    """Every action that has a shortcut, read from the actions themselves."""
-
-    def __init__(self, actions: list[QAction], parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Keyboard shortcuts")
-        rows = [(a.text().replace("&", ""), ", ".join(s.toString() for s in a.shortcuts()))
-                for a in actions if a.shortcuts()]
-        table = QTableWidget(len(rows), 2, self)
-        table.setHorizontalHeaderLabels(["Action", "Keys"])
-        table.verticalHeader().setVisible(False)
-        for r, (name, keys) in enumerate(rows):
-            table.setItem(r, 0, QTableWidgetItem(name))
-            table.setItem(r, 1, QTableWidgetItem(keys))
-        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        table.resizeColumnToContents(1)
-        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(table)
-        layout.addWidget(buttons)
-        self.resize(460, 560)
-        self.table = table

@@ -1,5 +1,6 @@
 """Edit controller: shows the current frame's shape in the view and turns gestures and actions
-into undo commands (drag, visibility, template, accept, copy, delete, mark keyframe)."""
+into undo commands (drag, rotate/scale, visibility, template, accept, copy, delete, mark
+keyframe)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from app.commands import (
     MovePointCommand,
     PlaceTemplateCommand,
     ToggleVisibilityCommand,
+    TransformPointsCommand,
     edited_source,
 )
 from app.frame_view import FrameView
@@ -23,6 +25,9 @@ from app.state import LabelSession
 from core.landmarks import Box, bounding_box, fit_mean_shape_to_box
 
 logger = logging.getLogger(__name__)
+
+ROTATE_STEP_DEG = 2.0  # one press of [ or ]
+SCALE_STEP = 1.02  # one press of = (and 1 / SCALE_STEP for -)
 
 
 class EditController(QObject):
@@ -111,6 +116,25 @@ class EditController(QObject):
         points, visible, source = base
         self.undo_stack.push(ToggleVisibilityCommand(self.session, *where, points, visible,
                                                      indices, source))
+
+    def transform_selection(self, kind: str, amount: float) -> None:
+        """Rotate (``amount`` degrees, clockwise) or scale (factor) the selected points about
+        their centroid; quick repeated presses merge into one undo item."""
+        where, base = self._where(), self._base()
+        indices = self.view.layer.selected_indices()
+        if where is None or base is None or len(indices) < 2:
+            self.message.emit("Select two or more points first (drag a box, Ctrl+click, or "
+                              "click a group's line).")
+            return
+        points, visible, source = base
+        self.undo_stack.push(TransformPointsCommand(self.session, *where, points, visible,
+                                                    indices, kind, amount, source))
+
+    def rotate_selection(self, direction: int) -> None:
+        self.transform_selection("rotate", direction * ROTATE_STEP_DEG)
+
+    def scale_selection(self, direction: int) -> None:
+        self.transform_selection("scale", SCALE_STEP if direction > 0 else 1.0 / SCALE_STEP)
 
     def default_box(self) -> Box:
         """Where "Place template" puts the face: the shown shape, a neighbouring keyframe's

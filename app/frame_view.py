@@ -1,7 +1,8 @@
 """The frame view: the video frame, zoom and pan, and the editable 68-point shape.
 
 The view only displays and reports gestures: a finished drag emits ``points_dragged`` once (the
-main window turns it into one undo command); a box drawn in template mode emits ``box_drawn``.
+main window turns it into one undo command); a box drawn in template mode emits ``box_drawn``;
+a click on a group's polyline selects the whole group (Ctrl+click adds it to the selection).
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPixmap, QWheelEvent
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsRectItem, QGraphicsScene, QGraphicsView
 
-from app.landmark_items import ComparisonOverlay, LandmarkLayer
+from app.landmark_items import ComparisonOverlay, LandmarkLayer, PointItem
 from core.landmarks import Box, bounding_box
 
 logger = logging.getLogger(__name__)
 
 ZOOM_STEP = 1.0015  # per wheel delta unit (120 a notch: about 20 % a notch)
 MIN_ZOOM, MAX_ZOOM = 0.05, 40.0
+EDGE_PICK_PX = 5.0  # a click this close to a group's line selects the group
+CLICK_SLOP_PX = 3  # a press and release this close together is a click, not a drag
 
 
 class FrameView(QGraphicsView):
@@ -29,6 +32,7 @@ class FrameView(QGraphicsView):
     box_drawn = Signal(object)  # core.landmarks.Box
     zoom_changed = Signal(float)
     play_requested = Signal()
+    group_selected = Signal(str)
 
     def __init__(self, parent: object = None) -> None:
         super().__init__(parent)
@@ -59,6 +63,7 @@ class FrameView(QGraphicsView):
         self._box_mode = False
         self._box_origin: QPointF | None = None
         self._fitted = True
+        self._group_click: tuple[str, bool, QPoint] | None = None
         self.editable = True
         self.placeholder = ("Open a project (Ctrl+O) or create one (Ctrl+N), then add videos.\n"
                             "New here? Start with  python main.py --demo")
@@ -177,7 +182,30 @@ class FrameView(QGraphicsView):
             self.box_item.setVisible(True)
             event.accept()
             return
+        self._group_click = None
+        if event.button() == Qt.MouseButton.LeftButton:
+            group = self._group_under(pos)
+            if group is not None:
+                add = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+                self._group_click = (group, add, pos)
         super().mousePressEvent(event)
+
+    def _group_under(self, pos: QPoint) -> str | None:
+        """The group whose line is under ``pos`` (a point there takes precedence)."""
+        if not self.layer.shown or isinstance(self.itemAt(pos), PointItem):
+            return None
+        scene = self.mapToScene(pos)
+        return self.layer.group_at(scene.x(), scene.y(), EDGE_PICK_PX / max(self.zoom, 1e-6))
+
+    def _finish_group_click(self, pos: QPoint) -> None:
+        """A click (press and release without dragging) on a group's line selects the group;
+        a drag that starts there is still a rubber band."""
+        click, self._group_click = self._group_click, None
+        if click is None or (pos - click[2]).manhattanLength() > CLICK_SLOP_PX:
+            return
+        group, add, _ = click
+        self.layer.select_group(group, add=add)
+        self.group_selected.emit(group)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         pos = event.position().toPoint()
@@ -209,6 +237,8 @@ class FrameView(QGraphicsView):
             event.accept()
             return
         super().mouseReleaseEvent(event)
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._finish_group_click(event.position().toPoint())
         if self.layer.shown:
             moved = self.layer.moved_indices()
             if len(moved):

@@ -31,6 +31,8 @@ GROUP_COLOURS: dict[str, QColor] = {
 }
 POINT_RADIUS = 4.0
 SELECTED_COLOUR = QColor(255, 255, 255)
+_EDGE_A = np.array([a for a, _ in EDGES])
+_EDGE_B = np.array([b for _, b in EDGES])
 
 
 def confidence_colour(value: float) -> QColor:
@@ -146,6 +148,28 @@ class LandmarkLayer:
 
     def selected_indices(self) -> list[int]:
         return [item.index for item in self.points if item.isSelected() and item.isVisible()]
+
+    def select_group(self, name: str, add: bool = False) -> None:
+        """Select every point of a group (``add``: keep the points already selected)."""
+        members = set(GROUP_RANGES[name])
+        for item in self.points:
+            if item.index in members:
+                item.setSelected(True)
+            elif not add:
+                item.setSelected(False)
+
+    def group_at(self, x: float, y: float, tolerance: float) -> str | None:
+        """The group whose polyline passes within ``tolerance`` (scene units) of (x, y)."""
+        if not self.shown:
+            return None
+        pos = self.positions().astype(np.float64)
+        a, b = pos[_EDGE_A], pos[_EDGE_B]
+        ab = b - a
+        length2 = np.maximum((ab * ab).sum(axis=1), 1e-12)
+        t = np.clip(((np.array([x, y]) - a) * ab).sum(axis=1) / length2, 0.0, 1.0)
+        distance = np.hypot(*(a + t[:, None] * ab - np.array([x, y])).T)
+        nearest = int(np.argmin(distance))
+        return group_of(EDGES[nearest][0]) if distance[nearest] <= tolerance else None
 
     def point_moved_live(self) -> None:
         if not self._syncing:

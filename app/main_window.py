@@ -27,16 +27,19 @@ from PySide6.QtWidgets import (
 
 from app.actions import build_actions
 from app.compat import install_refcount_guard, top_up_singleton_refs
-from app.dialogs import ExportDialog, ShortcutsDialog
+from app.detect import DetectController
+from app.dialogs import ExportDialog
 from app.editing import EditController
 from app.frame_view import FrameView
 from app.jobs import add_videos_job, export_300vw_job, import_300vw_job
 from app.playback import FrameController
 from app.propagation import DEFAULT_METHOD, PropagationRunner
 from app.run_panel import RunPanel
+from app.shortcuts import ShortcutsDialog
 from app.state import LabelSession
 from app.suggestions import SuggestionsPanel, rank_suggestions
 from app.timeline import TimelinePanel
+from app.trajectory import TrajectoryPanel
 from app.video_list import VideoListWidget
 from app.workers import Job, JobWorker
 from core.errors import FacePropError
@@ -62,6 +65,8 @@ class MainWindow(QMainWindow):
         self.view = FrameView(self)
         self.frames = FrameController(self.session, self.view, self)
         self.editor = EditController(self.session, self.view, self.undo_stack, self)
+        self.detector = DetectController(self.session, self.undo_stack, self.run_job, self)
+        self.shortcuts_dialog: ShortcutsDialog | None = None
         self.runner = PropagationRunner(self)
         self.timeline = TimelinePanel(self)
         self.jobs: list[JobWorker] = []
@@ -98,6 +103,9 @@ class MainWindow(QMainWindow):
         self.history.setEmptyLabel("(project opened)")
         self.history_dock = self._dock("Edit history", self.history,
                                        Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.trajectory = TrajectoryPanel(self.session, self.view.scene(),
+                                          self.view.layer.selected_indices, self)
+        self.timeline.tabs.addTab(self.trajectory, "Trajectories of selected points")
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -129,6 +137,11 @@ class MainWindow(QMainWindow):
         self.view.play_requested.connect(self.frames.toggle_play)
         self.frames.message.connect(self.show_message)
         self.editor.message.connect(self.show_message)
+        self.detector.message.connect(self.show_message)
+        self.view.group_selected.connect(
+            lambda group: self.show_message(f"Selected {group.replace('_', ' ')}: drag to move, "
+                                            "[ ] rotate, - = scale"))
+        self.trajectory.seek_requested.connect(s.seek)
         self.frames.playing_changed.connect(
             lambda playing: self.actions_by_name["play"].setChecked(playing))
         self.timeline.seek_requested.connect(s.seek)
@@ -268,6 +281,7 @@ class MainWindow(QMainWindow):
         return worker
 
     def _reload_after_job(self) -> None:
+        self.video_list.invalidate_counts()
         video = self.session.video
         project = self.session.project
         if project is not None and video is None:
@@ -335,7 +349,9 @@ class MainWindow(QMainWindow):
     def _refresh_video_list(self) -> None:
         video, pseudo = self.session.video, self.session.pseudo
         counts = {video.id: len(pseudo.frames)} if video is not None and pseudo else None
-        self.video_list.refresh(self.session.project, video.id if video else None, counts)
+        reviewed = {video.id: self.session.reviewed_count()} if video is not None else None
+        self.video_list.refresh(self.session.project, video.id if video else None, counts,
+                                reviewed)
 
     def _run_changed(self) -> None:
         s = self.session
@@ -396,7 +412,13 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, 6000)
 
     def show_shortcuts(self) -> None:
-        ShortcutsDialog(list(self.actions_by_name.values()), self).exec()
+        """Help → Shortcuts: the list and editor (window-modal, does not block the loop)."""
+        if self.shortcuts_dialog is not None:
+            self.shortcuts_dialog.deleteLater()
+        self.shortcuts_dialog = ShortcutsDialog(self.actions_by_name, self.default_shortcuts,
+                                                self.settings, self)
+        self.shortcuts_dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        self.shortcuts_dialog.open()
 
     # -- closing ------------------------------------------------------------------------------
     def shutdown(self) -> None:

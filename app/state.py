@@ -17,6 +17,10 @@ from core.store import Annotation, FrameStats, Project, PseudoLabels, RunRecord,
 
 logger = logging.getLogger(__name__)
 
+#: Annotation sources that mean "the annotator reviewed a machine label on this frame": a
+#: pseudo-label (or a detector / imported label) they corrected, or a pseudo-label they accepted.
+REVIEWED_SOURCES = ("corrected", "accepted")
+
 
 class LabelSession(QObject):
     """State shared by the main window's widgets; emits a signal for each kind of change."""
@@ -33,6 +37,7 @@ class LabelSession(QObject):
         self.video: VideoRecord | None = None
         self.frame = 0
         self.keyframes: dict[int, str] = {}  # frame -> source, current video
+        self.keyframe_points: dict[int, np.ndarray] = {}  # frame -> (68, 2), current video
         self.run: RunRecord | None = None  # latest usable run of the current video
         self.last_run: RunRecord | None = None  # newest run of any status
         self.pseudo: PseudoLabels | None = None
@@ -68,6 +73,7 @@ class LabelSession(QObject):
     def _clear_video_data(self) -> None:
         self.frame = 0
         self.keyframes = {}
+        self.keyframe_points = {}
         self.run = self.last_run = None
         self.pseudo = self.stats = None
 
@@ -76,8 +82,9 @@ class LabelSession(QObject):
         self.video = None
         if self.project is not None and video_id is not None:
             self.video = self.project.videos.get(video_id)
-            frames, _pts, _vis, sources = self.project.labels.arrays(video_id)
+            frames, points, _vis, sources = self.project.labels.arrays(video_id)
             self.keyframes = {int(f): s for f, s in zip(frames, sources)}
+            self.keyframe_points = {int(f): p for f, p in zip(frames, points)}
             self._load_run()
         self.video_changed.emit()
         self.run_changed.emit()
@@ -119,6 +126,10 @@ class LabelSession(QObject):
             self.frame = frame
             self.frame_changed.emit(frame)
 
+    def reviewed_count(self) -> int:
+        """Frames of the current video whose annotation is a reviewed machine label."""
+        return sum(source in REVIEWED_SOURCES for source in self.keyframes.values())
+
     def sorted_keyframes(self) -> np.ndarray:
         return np.array(sorted(self.keyframes), dtype=np.int64)
 
@@ -152,13 +163,13 @@ class LabelSession(QObject):
                          visible: np.ndarray | None, source: str) -> Annotation | None:
         assert self.project is not None
         previous = self.project.labels.set(video_id, frame, points, visible, source=source)
-        self._note_annotation(video_id, frame, source)
+        self._note_annotation(video_id, frame, source, points)
         return previous
 
     def delete_annotation(self, video_id: int, frame: int) -> Annotation | None:
         assert self.project is not None
         removed = self.project.labels.delete(video_id, frame)
-        self._note_annotation(video_id, frame, None)
+        self._note_annotation(video_id, frame, None, None)
         return removed
 
     def restore_annotation(self, video_id: int, frame: int, previous: Annotation | None) -> None:
@@ -169,10 +180,13 @@ class LabelSession(QObject):
             self.write_annotation(video_id, frame, previous.points, previous.visible,
                                   previous.source)
 
-    def _note_annotation(self, video_id: int, frame: int, source: str | None) -> None:
+    def _note_annotation(self, video_id: int, frame: int, source: str | None,
+                         points: np.ndarray | None) -> None:
         if self.video is not None and self.video.id == video_id:
-            if source is None:
+            if source is None or points is None:
                 self.keyframes.pop(frame, None)
+                self.keyframe_points.pop(frame, None)
             else:
                 self.keyframes[frame] = source
+                self.keyframe_points[frame] = np.array(points, dtype=np.float32)
         self.annotation_changed.emit(video_id, frame)

@@ -1,5 +1,6 @@
-"""The timeline strip (keyframes, corrections, pseudo-labels, suggestions, current frame) and the
-per-frame jitter / confidence plot of the latest run. Both draw from arrays; click to seek."""
+"""The timeline strip (keyframes, corrections, pseudo-labels, suggestions, current frame) and,
+in tabs under it, the per-frame jitter / confidence plot of the latest run (and the trajectory
+plot, added by the main window). All draw from arrays; click to seek."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
-from PySide6.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QSizePolicy, QTabWidget, QVBoxLayout, QWidget
+
+from app.state import REVIEWED_SOURCES
 
 KEYFRAME_COLOUR = QColor(255, 170, 0)
 CORRECTED_COLOUR = QColor(90, 230, 110)
@@ -49,7 +52,7 @@ class TimelineStrip(QWidget):
                  pseudo: np.ndarray | None, suggested: np.ndarray | None) -> None:
         self.frame_count = frame_count
         frames = np.array(sorted(keyframes), dtype=np.int64)
-        corrected = np.array([keyframes[f] in ("corrected", "accepted") for f in frames],
+        corrected = np.array([keyframes[f] in REVIEWED_SOURCES for f in frames],
                              dtype=bool)
         self.keyframes = frames[~corrected] if len(frames) else frames
         self.corrected = frames[corrected] if len(frames) else frames
@@ -173,7 +176,7 @@ class StatsPlot(pg.GraphicsLayoutWidget):
 
 
 class TimelinePanel(QWidget):
-    """The strip above the plot, as one widget under the frame view."""
+    """The strip above tabbed plots, as one widget under the frame view."""
 
     seek_requested = Signal(int)
 
@@ -184,8 +187,11 @@ class TimelinePanel(QWidget):
         layout.setSpacing(2)
         self.strip = TimelineStrip(self)
         self.plot = StatsPlot(self)
+        self.tabs = QTabWidget(self)
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.plot, "Run: jitter and confidence")
         layout.addWidget(self.strip)
-        layout.addWidget(self.plot)
+        layout.addWidget(self.tabs)
         self.strip.seek_requested.connect(self.seek_requested)
         self.plot.seek_requested.connect(self.seek_requested)
 

@@ -1,4 +1,5 @@
-"""Render the README screenshots offscreen: empty window, keyframe editing, review after a run.
+"""Render the README screenshots offscreen: empty window, keyframe editing, review after a run,
+and the trajectory plot of a selected group.
 
     QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py [OUT_DIR]
 """
@@ -70,6 +71,10 @@ def main() -> None:
     window.view.zoom_to(_wide_box(window.editor.current_shape()))
     settle(app)
     window.grab().save(str(out / "screenshot-review.png"))
+    window.view.layer.select_group("right_eye")
+    window.timeline.tabs.setCurrentWidget(window.trajectory)
+    settle(app)
+    window.grab().save(str(out / "screenshot-trajectories.png"))
     window.close()
 
 

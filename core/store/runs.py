@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -215,7 +216,10 @@ class RunService:
         columns = [table.c[name] for name in STAT_FIELDS]
         with self._project.session() as session:
             rows = session.connection().execute(select(table.c.frame, *columns).where(
-                table.c.run_id == run_id).order_by(table.c.frame)).all()
-        table = np.array(rows, dtype=np.float64).reshape(len(rows), 1 + len(STAT_FIELDS))
+                table.c.run_id == run_id).order_by(table.c.frame)).tuples().all()
+        # flat floats, not np.array(rows): numpy walks Row objects one sequence at a time
+        width = 1 + len(STAT_FIELDS)
+        table = np.fromiter(chain.from_iterable(rows), dtype=np.float64,
+                            count=len(rows) * width).reshape(len(rows), width)
         return FrameStats(run_id=run_id, frames=table[:, 0].astype(np.int64),
                           values={name: table[:, i + 1] for i, name in enumerate(STAT_FIELDS)})

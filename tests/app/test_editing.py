@@ -180,14 +180,15 @@ def test_play_advances_at_video_fps_and_space_pauses(qtbot, window):
 
 
 def test_wheel_zoom_and_shortcuts_dialog(qtbot, window):
-    from app.dialogs import ShortcutsDialog
+    from app.shortcuts import ShortcutsDialog
 
     view = window.view
     zoom = view.zoom
     view.zoom_to_points(window.editor.current_shape())
     assert view.zoom > zoom
     assert "zoom" in window.zoom_label.text()
-    dialog = ShortcutsDialog(list(window.actions_by_name.values()), window)
+    dialog = ShortcutsDialog(window.actions_by_name, window.default_shortcuts, window.settings,
+                             window)
     texts = {dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())}
     assert {"Propagate", "Next suggestion", "Play / pause", "Undo"} <= texts
     dialog.close()
