@@ -26,6 +26,7 @@ class PropagationRunner(QObject):
 
     started = Signal()
     progressed = Signal(str, int, int, object)  # phase, step, total, eta seconds | None
+    losses_reported = Signal(object)  # {name: value} of the latest training step
     run_created = Signal(int)
     run_finished = Signal(str, str)  # outcome "done" / "stopped" / "cancelled" / "failed", message
 
@@ -103,6 +104,8 @@ class PropagationRunner(QObject):
         if kind == "progress":
             self.progressed.emit(str(event.get("phase", "")), int(event.get("step") or 0),
                                  int(event.get("total") or 0), event.get("eta_s"))
+            if isinstance(event.get("losses"), dict):
+                self.losses_reported.emit(dict(event["losses"]))
         elif kind == "run":
             self.run_id = int(event["run_id"])
             self.run_created.emit(self.run_id)
@@ -125,7 +128,10 @@ class PropagationRunner(QObject):
             self._buffer = b""
         self._read_stderr()
         if exit_status == QProcess.ExitStatus.NormalExit and exit_code == EXIT_OK:
-            self._finish("done", "")
+            if self._user_action == "stopped":  # a TSAL trainer stops with usable results
+                self._finish("stopped", "results so far kept; propagate again to continue")
+            else:
+                self._finish("done", "")
         elif self._user_action:
             self._finish(self._user_action, f"propagation {self._user_action}")
         elif exit_code == EXIT_CANCELLED:

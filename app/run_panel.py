@@ -1,4 +1,5 @@
-"""The status-bar panel shown while the trainer runs: phase, progress, ETA, Stop and Cancel."""
+"""The status-bar panel shown while the trainer runs: phase, progress, ETA, the latest losses,
+Stop and Cancel."""
 
 from __future__ import annotations
 
@@ -18,22 +19,26 @@ class RunPanel(QWidget):
         self.bar.setFixedWidth(260)
         self.bar.setTextVisible(True)
         self.stop_button = QPushButton("Stop")
-        self.stop_button.setToolTip("Stop at a clean point (the run is kept as cancelled; "
-                                    "earlier results stay in use)")
+        self.losses = QLabel("")
+        self.losses.setToolTip("latest training losses: teacher (t) and student (s)")
+        self.stop_button.setToolTip("Stop at a clean point: the trainer saves a checkpoint and "
+                                    "keeps its results so far (propagate --resume continues)")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Kill the trainer at once")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.label, self.bar, self.stop_button, self.cancel_button):
+        for widget in (self.label, self.bar, self.losses, self.stop_button, self.cancel_button):
             layout.addWidget(widget)
         self.stop_button.clicked.connect(runner.stop)
         self.cancel_button.clicked.connect(runner.cancel)
         runner.started.connect(self._started)
         runner.progressed.connect(self._progressed)
+        runner.losses_reported.connect(self._losses)
         runner.run_finished.connect(lambda *_: self.setVisible(False))
         self.setVisible(False)
 
     def _started(self) -> None:
+        self.losses.setText("")
         self.bar.setRange(0, 0)
         self.bar.setFormat("starting trainer…")
         self.setVisible(True)
@@ -43,3 +48,8 @@ class RunPanel(QWidget):
         self.bar.setRange(0, max(total, 1))
         self.bar.setValue(min(step, max(total, 1)))
         self.bar.setFormat(f"{phase} {step}/{total}{eta_text}")
+
+    def _losses(self, losses: dict) -> None:
+        shown = [f"{name[0]} {losses[name]:.3g}" for name in ("t_loss", "s_loss")
+                 if isinstance(losses.get(name), (int, float))]
+        self.losses.setText("loss " + " · ".join(shown) if shown else "")

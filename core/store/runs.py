@@ -216,7 +216,7 @@ class RunService:
         columns = [table.c[name] for name in STAT_FIELDS]
         with self._project.session() as session:
             rows = session.connection().execute(select(table.c.frame, *columns).where(
-                table.c.run_id == run_id).order_by(table.c.frame)).tuples().all()
+                table.c.run_id == run_id).order_by(table.c.frame)).all()
         # flat floats, not np.array(rows): numpy walks Row objects one sequence at a time
         width = 1 + len(STAT_FIELDS)
         table = np.fromiter(chain.from_iterable(rows), dtype=np.float64,

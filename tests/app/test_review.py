@@ -169,3 +169,24 @@ def test_rank_suggestions_reasons_and_gap():
     assert [(r.frame, r.reason) for r in ranked] == [(3, "jitter"), (7, "low confidence")]
     assert rank_suggestions(stats, {3: "manual"}, min_gap=1)[0].frame == 4
     assert rank_suggestions(None, {}) == []
+
+
+def test_tsal_propagate_shows_losses_and_stop_keeps_results(qtbot, window):
+    """The default TSAL method through the real CLI: losses appear in the run panel, and Stop
+    (SIGTERM) during training ends with the results so far shown and a resumable checkpoint."""
+    window.method = "final"
+    seen_training: list[dict] = []
+    window.runner.losses_reported.connect(seen_training.append)
+    with qtbot.waitSignal(window.runner.run_finished, timeout=240_000) as blocker:
+        qtbot.keyClick(window.view, Qt.Key.Key_P)
+        qtbot.waitUntil(lambda: bool(seen_training), timeout=200_000)
+        assert window.run_panel.losses.text().startswith("loss t ")
+        window.run_panel.stop_button.click()
+    outcome, message = blocker.args
+    assert outcome == "stopped" and "results so far kept" in message
+    project = window.session.project
+    run = project.runs.all()[-1]
+    assert run.method == "final" and run.status == "stopped"
+    assert Path(run.checkpoint_path).name == "resume.pt"
+    assert window.session.run is not None and window.session.run.id == run.id
+    assert len(project.runs.pseudo_labels(run.id).frames) == CLIP_FRAMES

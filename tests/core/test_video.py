@@ -12,7 +12,6 @@ import cv2
 import numpy as np
 import pytest
 
-from core import video
 from core.errors import CancelledError, VideoError
 from core.video import (
     VideoIndex,
@@ -22,6 +21,8 @@ from core.video import (
     transcode_to_mjpg,
     write_video,
 )
+from core.video import index as video_index
+from core.video import reader as video_reader
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REAL_VIDEO = REPO_ROOT / ".." / "shared" / "data" / "videos" / "WolfgangLanger_Pexels.mp4"
@@ -110,9 +111,10 @@ class OffsetSeekCapture:
 
 
 def use_offset_seeks(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_open = video._open_capture
-    monkeypatch.setattr(video, "_open_capture",
-                        lambda *args: OffsetSeekCapture(real_open(*args)))
+    real_open = video_index._open_capture
+    for module in (video_index, video_reader):  # the probe and the reader both seek
+        monkeypatch.setattr(module, "_open_capture",
+                            lambda *args: OffsetSeekCapture(real_open(*args)))
 
 
 @pytest.fixture(scope="module")

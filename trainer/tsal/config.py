@@ -58,13 +58,14 @@ class TSALConfig:
     elt_scale: tuple[float, float] = (0.8, 1.0)
     elt_rotate_deg: float = 30.0
     threads: int = 2
+    bf16: bool = False  # bf16 autocast on CUDA (ignored on the CPU)
     seed: int = 0
 
 
 PRESETS: dict[str, TSALConfig] = {
     "fast": TSALConfig(),
     "quality": TSALConfig(crop=96, width=32, heat_stride=2, steps=1500, batch_labelled=32,
-                          clips_per_step=8, lam=0.995, queue=8),
+                          clips_per_step=8, lam=0.995, queue=8, bf16=True),
 }
 
 

@@ -18,7 +18,7 @@ import torch
 
 from trainer.tsal import data, losses
 from trainer.tsal.config import TSALConfig
-from trainer.tsal.models import LandmarkNet, decode
+from trainer.tsal.models import LandmarkNet, decode, mixed_precision
 
 
 def elt_transform(rng: np.random.Generator, cfg: TSALConfig) -> np.ndarray:
@@ -45,7 +45,8 @@ def crop_points(model: LandmarkNet, frames: data.GrayFrames, affines: np.ndarray
     for start in range(0, frames.n, batch):
         idx = range(start, min(start + batch, frames.n))
         crops = torch.from_numpy(data.frame_crops(frames, affines, cfg.crop, idx)).to(device)
-        d = decode(model(crops), cfg.crop)
+        with mixed_precision(device, cfg.bf16):
+            d = decode(model(crops), cfg.crop)
         out.append((cfg.gamma * d.pm + (1 - cfg.gamma) * d.pc).float().cpu().numpy())
     return np.concatenate(out)
 
@@ -76,7 +77,8 @@ def self_distill(model: LandmarkNet, sampler: data.Sampler, affines: np.ndarray,
             lab_images, lab_targets = sampler.labelled(batch)
             x = torch.from_numpy(np.concatenate([lab_images, images])).to(device)
             student.train()
-            d = decode(student(x), cfg.crop)
+            with mixed_precision(device, cfg.bf16):
+                d = decode(student(x), cfg.crop)
             lab_t = torch.from_numpy(lab_targets).to(device)
             dis_t = torch.from_numpy(targets).to(device)
             sup = losses.heatmap_loss(d.heat[:batch], d.pm[:batch], lab_t, cfg.crop,

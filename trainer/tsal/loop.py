@@ -18,7 +18,7 @@ import torch
 from trainer.tsal import losses
 from trainer.tsal.config import TSALConfig
 from trainer.tsal.data import Batch
-from trainer.tsal.models import Decoded, LandmarkNet, decode
+from trainer.tsal.models import Decoded, LandmarkNet, decode, mixed_precision
 from trainer.tsal.ramps import omega
 from trainer.tsal.teacher import QueueTeacher
 
@@ -145,7 +145,8 @@ class Trainer:
             for group in opt.param_groups:
                 group["lr"] = lr
             model.train()
-            loss, parts = self.model_loss(model, b, is_teacher=is_teacher, w=w)
+            with mixed_precision(self.device, cfg.bf16):
+                loss, parts = self.model_loss(model, b, is_teacher=is_teacher, w=w)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

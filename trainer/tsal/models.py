@@ -77,6 +77,13 @@ class LandmarkNet(nn.Module):
         return out[:, :N_POINTS], out[:, N_POINTS:N_POINTS + 1], out[:, N_POINTS + 1:]
 
 
+def mixed_precision(device: torch.device, enabled: bool) -> torch.autocast:
+    """bf16 autocast on CUDA when ``enabled`` (the quality preset); a no-op elsewhere. Decoding
+    and losses run in float32 (soft_argmax and decode cast the logits)."""
+    on = bool(enabled) and device.type == "cuda"
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=on)
+
+
 def grid(h: int, w: int, crop: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Crop-pixel coordinates of heatmap cell centres (x of width w, y of height h)."""
     sx, sy = crop / w, crop / h

@@ -34,7 +34,7 @@ from trainer.tsal import checkpoint, data, fusion
 from trainer.tsal.config import TSALConfig
 from trainer.tsal.distill import self_distill
 from trainer.tsal.loop import Trainer
-from trainer.tsal.models import LandmarkNet, decode
+from trainer.tsal.models import LandmarkNet, decode, mixed_precision
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +148,8 @@ def predict(model: LandmarkNet, frames: data.GrayFrames, affines: np.ndarray, cf
     for start in range(0, frames.n, PREDICT_BATCH):
         idx = range(start, min(start + PREDICT_BATCH, frames.n))
         crops = torch.from_numpy(data.frame_crops(frames, affines, cfg.crop, idx)).to(device)
-        d = decode(model(crops), cfg.crop)
+        with mixed_precision(device, cfg.bf16):
+            d = decode(model(crops), cfg.crop)
         pm.append(data.apply(back[idx.start:idx.stop], d.pm.float().cpu().numpy()))
         pc.append(data.apply(back[idx.start:idx.stop], d.pc.float().cpu().numpy()))
         peak.append(d.peak.float().cpu().numpy())
