@@ -10,7 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
@@ -121,6 +121,9 @@ class MainWindow(QMainWindow):
         self.device_label = QLabel("")
         self.run_label = QLabel("")
         bar.addPermanentWidget(self.run_panel)
+        # the bar keeps the panel's height, so showing it never re-lays out (and repaints) the
+        # whole window when a propagation starts
+        bar.setMinimumHeight(self.run_panel.sizeHint().height() + 6)
         for label in (self.frame_label, self.zoom_label, self.device_label, self.run_label):
             label.setContentsMargins(6, 0, 6, 0)
             bar.addPermanentWidget(label)
@@ -312,7 +315,8 @@ class MainWindow(QMainWindow):
         if self.session.project is not None:
             self.session.project.runs.mark_abandoned()
             self.session.reload_run()
-            self._refresh_video_list()
+            # a separate event-loop turn, so one stall never holds every refresh and repaint
+            QTimer.singleShot(0, self._refresh_video_list)
         if outcome == "failed":
             self.report_error("Propagation failed", message)
         else:

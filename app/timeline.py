@@ -5,11 +5,13 @@ plot, added by the main window). All draw from arrays; click to seek."""
 from __future__ import annotations
 
 import numpy as np
+import numpy.ma  # np.unique imports it lazily: ~70 ms on the GUI thread at first paint
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QTabWidget, QVBoxLayout, QWidget
 
+from app.frame_plots import FramePlots
 from app.state import REVIEWED_SOURCES
 
 KEYFRAME_COLOUR = QColor(255, 170, 0)
@@ -114,40 +116,22 @@ class TimelineStrip(QWidget):
             self.seek_requested.emit(self.frame_at(event.position().x()))
 
 
-class StatsPlot(pg.GraphicsLayoutWidget):
+class StatsPlot(FramePlots):
     """Jitter and mean confidence of the latest run per frame, with the current frame marked."""
 
-    seek_requested = Signal(int)
-
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setBackground(QColor(36, 36, 40))
+        super().__init__(("jitter", "conf."), parent)
         self.setMinimumHeight(170)
         self.setMaximumHeight(220)
-        self.jitter_plot = self.addPlot(row=0, col=0)
-        self.confidence_plot = self.addPlot(row=1, col=0)
-        self.confidence_plot.setXLink(self.jitter_plot)
-        self.lines = []
-        for plot, label, colour in ((self.jitter_plot, "jitter", (255, 170, 60)),
-                                    (self.confidence_plot, "conf.", (90, 200, 255))):
-            plot.setLabel("left", label)
-            plot.setToolTip("Jitter (% of face size) of the latest run's points per frame"
-                            if label == "jitter" else "Mean per-point confidence per frame")
-            plot.showGrid(x=False, y=True, alpha=0.25)
-            plot.setMouseEnabled(x=True, y=False)
-            plot.hideButtons()
-            plot.getAxis("left").setWidth(52)
-            plot.getAxis("left").enableAutoSIPrefix(False)
-            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((255, 255, 255), width=1))
-            plot.addItem(line)
-            self.lines.append(line)
+        self.jitter_plot, self.confidence_plot = self.top, self.bottom
+        self.jitter_plot.setToolTip("Jitter (% of face size) of the latest run's points per "
+                                    "frame")
+        self.confidence_plot.setToolTip("Mean per-point confidence per frame")
+        for plot, colour in ((self.jitter_plot, (255, 170, 60)),
+                             (self.confidence_plot, (90, 200, 255))):
             plot.curve = plot.plot([], [], pen=pg.mkPen(colour, width=1.5))
-        self.jitter_plot.getAxis("bottom").setStyle(showValues=False)
         self.confidence_plot.setYRange(-0.08, 1.08, padding=0)
         self.confidence_plot.getAxis("left").setTicks([[(0.0, "0"), (0.5, ".5"), (1.0, "1")]])
-        self.ci.layout.setSpacing(0)
-        self.scene().sigMouseClicked.connect(self._clicked)
-        self.frame_count = 0
 
     def set_data(self, frame_count: int, frames: np.ndarray | None,
                  jitter: np.ndarray | None, confidence: np.ndarray | None) -> None:
@@ -161,18 +145,6 @@ class StatsPlot(pg.GraphicsLayoutWidget):
         if has and jitter is not None:
             top = float(np.percentile(jitter, 99.5)) if len(jitter) else 1.0
             self.jitter_plot.setYRange(0.0, max(top * 1.1, 1e-3))
-
-    def set_current(self, frame: int) -> None:
-        for line in self.lines:
-            line.setValue(frame)
-
-    def _clicked(self, event: object) -> None:
-        pos = event.scenePos()  # type: ignore[attr-defined]
-        for plot in (self.jitter_plot, self.confidence_plot):
-            if plot.sceneBoundingRect().contains(pos) and self.frame_count:
-                x = plot.vb.mapSceneToView(pos).x()
-                self.seek_requested.emit(int(min(max(round(x), 0), self.frame_count - 1)))
-                return
 
 
 class TimelinePanel(QWidget):

@@ -17,6 +17,7 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QColor, QShowEvent
 from PySide6.QtWidgets import QGraphicsScene, QLabel, QVBoxLayout, QWidget
 
+from app.frame_plots import FramePlots
 from app.state import LabelSession
 from core.landmarks import GROUP_RANGES, N_POINTS, POINT_NAMES
 
@@ -30,42 +31,23 @@ def track_colour(k: int, n: int) -> QColor:
     return pg.intColor(k, hues=max(n, 1), values=1, maxValue=255, minValue=150, sat=200)
 
 
-class TrajectoryPlot(pg.GraphicsLayoutWidget):
+class TrajectoryPlot(FramePlots):
     """x and y of up to MAX_TRACKS points against the frame number."""
 
-    seek_requested = Signal(int)
-
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setBackground(QColor(36, 36, 40))
+        super().__init__(("x (px)", "y (px)"), parent)
         self.setMinimumHeight(120)
-        self.x_plot = self.addPlot(row=0, col=0)
-        self.y_plot = self.addPlot(row=1, col=0)
-        self.y_plot.setXLink(self.x_plot)
+        self.x_plot, self.y_plot = self.top, self.bottom
         self.y_plot.invertY(True)  # image y grows downwards: up on the plot is up in the frame
-        self.lines: list[pg.InfiniteLine] = []
         self.tracks: dict[str, list[pg.PlotDataItem]] = {"x": [], "y": []}
         self.keys: dict[str, list[pg.PlotDataItem]] = {"x": [], "y": []}
         for axis, plot in (("x", self.x_plot), ("y", self.y_plot)):
-            plot.setLabel("left", f"{axis} (px)")
-            plot.showGrid(x=False, y=True, alpha=0.25)
-            plot.setMouseEnabled(x=True, y=False)
-            plot.hideButtons()
-            plot.getAxis("left").setWidth(52)
-            plot.getAxis("left").enableAutoSIPrefix(False)
-            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((255, 255, 255), width=1))
-            plot.addItem(line)
-            self.lines.append(line)
             for _ in range(MAX_TRACKS):
                 track = plot.plot([], [])
                 track.setClipToView(True)
                 track.setDownsampling(auto=True, method="peak")
                 self.tracks[axis].append(track)
                 self.keys[axis].append(plot.plot([], [], pen=None, symbol="o", symbolSize=6))
-        self.x_plot.getAxis("bottom").setStyle(showValues=False)
-        self.ci.layout.setSpacing(0)
-        self.scene().sigMouseClicked.connect(self._clicked)
-        self.frame_count = 0
         self.indices: list[int] = []
 
     def set_data(self, frame_count: int, indices: list[int], key_frames: np.ndarray,
@@ -96,18 +78,6 @@ class TrajectoryPlot(pg.GraphicsLayoutWidget):
         self.x_plot.setXRange(0, max(frame_count - 1, 1), padding=0.01)
         for plot in (self.x_plot, self.y_plot):
             plot.enableAutoRange(axis="y")
-
-    def set_current(self, frame: int) -> None:
-        for line in self.lines:
-            line.setValue(frame)
-
-    def _clicked(self, event: object) -> None:
-        pos = event.scenePos()  # type: ignore[attr-defined]
-        for plot in (self.x_plot, self.y_plot):
-            if plot.sceneBoundingRect().contains(pos) and self.frame_count:
-                x = plot.vb.mapSceneToView(pos).x()
-                self.seek_requested.emit(int(min(max(round(x), 0), self.frame_count - 1)))
-                return
 
 
 class TrajectoryPanel(QWidget):
