@@ -59,6 +59,12 @@ _EDIT_LOG_GUARDS = (
     "CREATE TRIGGER IF NOT EXISTS edit_log_no_delete BEFORE DELETE ON edit_log "
     "BEGIN SELECT RAISE(ABORT, 'edit_log is append-only'); END",
 )
+_EDIT_LOG_GUARDS_POSTGRES = (
+    "CREATE OR REPLACE FUNCTION edit_log_append_only() RETURNS trigger AS $$ "
+    "BEGIN RAISE EXCEPTION 'edit_log is append-only'; END; $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER edit_log_no_change BEFORE UPDATE OR DELETE ON edit_log "
+    "FOR EACH ROW EXECUTE FUNCTION edit_log_append_only()",
+)
 
 
 class Project:
@@ -147,9 +153,10 @@ class Project:
         Base.metadata.create_all(self.engine)
         with self.session() as session, session.begin():
             session.merge(MetaRow(key="schema_version", value=str(SCHEMA_VERSION)))
-            if self.is_sqlite:
-                for statement in _EDIT_LOG_GUARDS:
-                    session.execute(text(statement))
+            guards = {"sqlite": _EDIT_LOG_GUARDS,
+                      "postgresql": _EDIT_LOG_GUARDS_POSTGRES}.get(self.engine.dialect.name, ())
+            for statement in guards:
+                session.execute(text(statement))
         logger.info("created project %s (schema %d)", self.target, SCHEMA_VERSION)
 
     def _migrate(self, version: int) -> None:

@@ -70,6 +70,7 @@ def test_detect_goes_through_the_job_and_one_command(qtbot, window, monkeypatch)
 
     monkeypatch.setattr(baselines, "dlib_detect", fake_detect)
     window.detector.available = True
+    window.actions_by_name["detect"].setVisible(True)  # hidden at start where dlib is absent
     _detect_frame(qtbot, window, 7)
     assert calls == [((240, 320, 3), 1)]  # one decoded frame of the clip
     stored = s.project.labels.get(s.video.id, 7)
