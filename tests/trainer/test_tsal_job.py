@@ -103,9 +103,39 @@ def test_stop_keeps_results_and_resume_finishes_the_training(project_path) -> No
         assert Path(stopped.checkpoint_path).name == "resume.pt"
         assert project.runs.pseudo_labels(stopped.id).points.shape == (30, 68, 2)
         resumed = jobs.propagate_video(project, 1, "final", resume=True)
-    assert resumed.status == "done"
-    assert resumed.metrics == {"start": "resume", "steps": TINY.steps}
-    assert not Path(stopped.checkpoint_path).exists()  # consumed; latest.pt replaces it
+        assert resumed.status == "done"
+        assert resumed.metrics == {"start": "resume", "steps": TINY.steps}
+        assert not Path(stopped.checkpoint_path).exists()  # consumed; latest.pt replaces it
+
+
+def test_propagate_after_a_stop_continues_unless_keyframes_changed(project_path) -> None:
+    """The GUI's Stop, then Propagate (no --resume): the stopped job goes on; after an edit
+    its networks warm-start the new job instead."""
+    seen: list[int] = []
+
+    def progress(step: int, total: int, phase: str | None = None, losses=None) -> None:
+        if phase == "train":
+            seen.append(step)
+
+    def stop_soon() -> bool:
+        return len(seen) >= 2
+
+    with Project.open(project_path) as project:
+        assert jobs.propagate_video(project, 1, "final", progress=progress,
+                                    should_stop=stop_soon).status == "stopped"
+        clear_cache()
+        continued = jobs.propagate_video(project, 1, "final")
+        assert continued.metrics == {"start": "resume", "steps": TINY.steps}
+        seen.clear()
+        clear_cache()
+        # stop a fresh job, then edit a keyframe: the stopped job is not resumed as it was
+        Path(continued.checkpoint_path).unlink()  # no finished training to warm-start from
+        assert jobs.propagate_video(project, 1, "final", progress=progress,
+                                    should_stop=stop_soon).status == "stopped"
+        project.labels.set(1, 5, project.labels.get(1, 0).points + 1.0)
+        clear_cache()
+        edited = jobs.propagate_video(project, 1, "final")
+    assert edited.metrics == {"start": "warm", "steps": math.ceil(TINY.steps * TINY.warm_fraction)}
 
 
 def test_resume_without_a_stopped_job_is_a_clear_error(project_path, capsys) -> None:

@@ -191,18 +191,23 @@ class _Checkpoints:
             path.unlink(missing_ok=True)
 
 
-def _training_plan(cfg: TSALConfig, options: RunOptions, store: _Checkpoints
+def _training_plan(cfg: TSALConfig, options: RunOptions, store: _Checkpoints, digest: str
                    ) -> tuple[TSALConfig, dict[str, Any] | None, str]:
-    """The config to train with, the state to start from and how ("cold", "warm", "resume")."""
-    if options.resume:
-        payload = store.read(checkpoint.RESUME)
-        if payload is None:
-            raise ValidationError("--resume: no stopped propagation to resume for this video "
-                                  f"(no {store.path(checkpoint.RESUME) or 'checkpoint folder'})")
-        saved = checkpoint.config_of(payload)
-        return saved, payload, "resume"
+    """The config to train with, the state to start from and how ("cold", "warm", "resume").
+
+    A job stopped part-way is continued even without ``resume`` when the keyframes have not
+    changed since (so the GUI's Stop then Propagate loses nothing); with changed keyframes its
+    networks warm-start the new job.
+    """
+    stopped = store.read(checkpoint.RESUME)
+    if options.resume and stopped is None:
+        raise ValidationError("--resume: no stopped propagation to resume for this video "
+                              f"(no {store.path(checkpoint.RESUME) or 'checkpoint folder'})")
+    if stopped is not None and (options.resume or (options.warm_start
+                                                   and stopped.get("keyframes") == digest)):
+        return checkpoint.config_of(stopped), stopped, "resume"
     if options.warm_start:
-        payload = store.read(checkpoint.LATEST)
+        payload = stopped if stopped is not None else store.read(checkpoint.LATEST)
         if payload is not None and checkpoint.fits(payload, cfg):
             warm = replace(cfg, steps=max(1, math.ceil(cfg.steps * cfg.warm_fraction)),
                            lr=cfg.lr * cfg.warm_lr, ramp_up=0.0)
@@ -257,7 +262,8 @@ def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[in
     device = select_device(options.device)
     if device.type == "cpu":
         torch.set_num_threads(cfg.threads)
-    train_cfg, start_state, start = _training_plan(cfg, options, store)
+    digest = checkpoint.keyframes_digest(keys)
+    train_cfg, start_state, start = _training_plan(cfg, options, store, digest)
     sd_steps = (max(1, round(cfg.steps * cfg.sd_fraction)) * cfg.self_distill
                 if cfg.self_distill else 0)
     bar = _Progress(n + train_cfg.steps + sd_steps + n, progress, should_stop)
@@ -277,7 +283,6 @@ def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[in
         if start == "resume" and "numpy_rng" in start_state:
             rng.bit_generator.state = start_state["numpy_rng"]
     stopped = _train(trainer, sampler, train_cfg, bar, n)
-    digest = checkpoint.keyframes_digest(keys)
     if stopped:
         saved = store.write(checkpoint.RESUME, trainer, train_cfg, keyframes=digest,
                             numpy_rng=rng.bit_generator.state)
