@@ -235,3 +235,19 @@ def test_methods_registry_and_errors(clip: dict) -> None:
 
 def test_shared_data_path_is_not_needed() -> None:
     assert Path(__file__).exists()
+
+
+def test_sct_spread_by_hand_and_self_distillation_runs(clip: dict) -> None:
+    from trainer.tsal.distill import elt_transform, spread
+
+    pts = torch.tensor([[[0.0, 0.0], [2.0, 0.0], [1.0, 3.0]]])  # mean (1, 1)
+    # |−1|+|−1| + |1|+|−1| + |0|+|2| = 6
+    assert float(spread(pts)[0]) == pytest.approx(6.0)
+    t = elt_transform(np.random.default_rng(0), TINY)
+    assert abs(np.linalg.det(t[:, :2])) == pytest.approx(1.0, abs=0.36)  # scale 0.8–1.0
+    cfg = replace(TINY, steps=8, self_distill=1, sd_fraction=0.5, seed=2)
+    clear_cache()
+    result = run(clip["frame"], clip["n"], clip["keys"], cfg)
+    sd = result["teacher+sd"]
+    assert np.all(np.isfinite(sd.points)) and sd.points.shape == (clip["n"], 68, 2)
+    assert not np.array_equal(sd.points, result["teacher"].points)
