@@ -18,11 +18,11 @@ import numpy as np
 
 from core.errors import ValidationError
 from trainer.baselines import Propagation
-from trainer.tsal.config import PRESETS, TSALConfig, preset
+from trainer.tsal.config import PRESETS, TSALConfig
 from trainer.tsal.propagate import RunOptions, clear_cache, device_name, run, select_device
 
 __all__ = ["METHODS", "PRESETS", "RunOptions", "TSALConfig", "clear_cache", "device_name",
-           "make_method", "preset", "preset_config", "run", "select_device"]
+           "make_method", "preset_config", "run", "select_device"]
 
 #: Method name -> (config changes from the fast preset, which output of the run it returns).
 VARIANTS: dict[str, tuple[dict[str, object], str]] = {

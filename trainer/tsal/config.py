@@ -9,7 +9,7 @@ student's queue mean over the whole run, so the filter would barely act.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -67,10 +67,3 @@ PRESETS: dict[str, TSALConfig] = {
     "quality": TSALConfig(crop=96, width=32, heat_stride=2, steps=1500, batch_labelled=32,
                           clips_per_step=8, lam=0.995, queue=8, bf16=True),
 }
-
-
-def preset(name: str, **overrides: object) -> TSALConfig:
-    """A named preset with fields overridden; KeyError names the valid presets."""
-    if name not in PRESETS:
-        raise KeyError(f"unknown TSAL preset {name!r}: use one of {sorted(PRESETS)}")
-    return replace(PRESETS[name], **overrides)
