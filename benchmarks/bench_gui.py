@@ -40,6 +40,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.demo import write_fixture_clip
 from app.main_window import MainWindow
+from benchmarks.reporting import emit
 from core.formats.vw300 import import_300vw
 from core.store import Project
 from core.video import write_video
@@ -207,10 +208,7 @@ def main() -> None:
         if "stall" not in skip:
             report["stall"] = bench_stall(app, tmp, args.method)
             print(json.dumps({"stall": report["stall"]}), flush=True)
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

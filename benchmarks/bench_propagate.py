@@ -15,7 +15,6 @@ the clip's ``gt/`` and, as the baselines measured in the same run, interpolation
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.reporting import emit
 from core import metrics
 from core.formats.vw300 import import_300vw
 from core.store import Project
@@ -91,10 +91,7 @@ def main() -> None:
                               "nme_percent": round(_score(project, warm.id, gt, keys2), 3),
                               "timings": warm.timings}
             report["warm_over_cold"] = round(warm_s / cold_s, 3)
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

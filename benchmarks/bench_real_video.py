@@ -15,7 +15,6 @@ Needs the optional dlib extra.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.reporting import emit
 from core import metrics
 from core.store import Project
 from trainer.baselines import dlib_available, dlib_detect
@@ -68,10 +68,7 @@ def main() -> None:
                               "median_percent": round(float(np.median(errors)) * 100, 2),
                               "seconds": round(time.perf_counter() - started, 1)}
             print(method, report[method], flush=True)
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,9 @@ SCORE_WEIGHTS = {"jitter": 0.5, "detection_tracking": 1.0, "teacher_student": 0.
                  "forward_backward": 1.0, "low_confidence": 3.0}
 
 
-def _robust_scale(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def robust_scale(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """How far above the median of ``values[mask]`` each value lies, in robust standard
+    deviations (MAD × 1.4826, floored); 0 at or below the median."""
     pool = values[mask]
     if pool.size == 0:
         return np.zeros_like(values)
@@ -77,7 +79,7 @@ def suggestion_score(signals: Mapping[str, np.ndarray], keyframes: Iterable[int]
     unlabelled[key[(key >= 0) & (key < n)]] = False
     score = np.zeros(n)
     for name, values in signals.items():
-        score += SCORE_WEIGHTS[name] * _robust_scale(np.asarray(values, float), unlabelled)
+        score += SCORE_WEIGHTS[name] * robust_scale(np.asarray(values, float), unlabelled)
     score[~unlabelled] = 0.0
     return score
 

@@ -27,7 +27,7 @@ from itertools import pairwise
 import numpy as np
 
 from core.errors import ValidationError
-from core.framestats import SCORE_WEIGHTS
+from core.framestats import SCORE_WEIGHTS, robust_scale
 from core.store import FrameStats
 
 STRATEGIES = ("score", "uniform", "random")
@@ -43,15 +43,6 @@ class Suggestion:
     frame: int
     score: float
     reason: str
-
-
-def _robust(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    pool = values[mask]
-    if pool.size == 0:
-        return np.zeros_like(values)
-    median = float(np.median(pool))
-    spread = max(float(np.median(np.abs(pool - median))) * 1.4826, 1e-6, 0.05 * abs(median))
-    return np.maximum(values - median, 0.0) / spread
 
 
 def _spaced(order: Iterable[int], frames: np.ndarray, limit: int, min_gap: int) -> list[int]:
@@ -78,7 +69,7 @@ def rank_suggestions(stats: FrameStats | None, keyframes: Iterable[int], limit: 
                             "forward_backward") if name in stats.values}
     signals["low_confidence"] = 1.0 - np.asarray(stats["confidence"], dtype=np.float64)
     names = list(signals)
-    contributions = np.stack([SCORE_WEIGHTS[n] * _robust(signals[n], keep | (score > 0))
+    contributions = np.stack([SCORE_WEIGHTS[n] * robust_scale(signals[n], keep | (score > 0))
                               for n in names])
     order = np.flatnonzero(keep)[np.argsort(-score[keep], kind="stable")]
     chosen = _spaced(order, frames, limit, min_gap)
@@ -164,8 +155,7 @@ def pick_frames(strategy: str, n_frames: int, keyframes: Iterable[int], count: i
         rng = np.random.default_rng(seed)
         free = np.setdiff1d(np.arange(n_frames), np.fromiter(keys, dtype=np.int64))
         order = rng.permutation(free)
-        return sorted(int(free_frame) for free_frame in
-                      (order[i] for i in _spaced(range(len(order)), order, count, min_gap)))
+        return sorted(int(order[i]) for i in _spaced(range(len(order)), order, count, min_gap))
     raise ValidationError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
 
 

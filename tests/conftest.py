@@ -14,6 +14,23 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO_ROOT.parent / "shared" / "data").resolve()
 
 
+def decode_all(path: Path, backend: str = "ffmpeg") -> list[np.ndarray]:
+    """The reference decode: every frame of a plain sequential cv2 read with ``backend``
+    ("ffmpeg", or "mjpeg" for OpenCV's own MJPEG reader)."""
+    import cv2
+
+    api = cv2.CAP_OPENCV_MJPEG if backend == "mjpeg" else cv2.CAP_FFMPEG
+    cap = cv2.VideoCapture(str(path), api)
+    frames = []
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            break
+        frames.append(image)
+    cap.release()
+    return frames
+
+
 def shared_data_or_skip(*parts: str) -> Path:
     """A path under ../shared/data, or skip the test when a user's clone has no such folder."""
     path = SHARED_DATA.joinpath(*parts)

@@ -31,7 +31,7 @@ from core.errors import ValidationError
 from core.formats.vw300 import find_clip_folders, import_300vw
 from core.landmarks import inter_ocular_distance
 from core.plots import Series, line_chart
-from core.store import Project
+from core.store import Project, RunRecord
 from core.suggest import STRATEGIES, pick_frames, suspect_points
 from trainer.baselines import interpolate
 from trainer.bench import read_ground_truth
@@ -96,6 +96,20 @@ def _reset_keyframes(project: Project, video_id: int, gt: np.ndarray, stride: in
         project.labels.set(video_id, frame, gt[frame], author="simulated")
 
 
+def _propagate_round(project: Project, video_id: int, method: str, gt: np.ndarray, what: str,
+                     should_stop: ShouldStop | None
+                     ) -> tuple[RunRecord, float, tuple[float, float, float], int]:
+    """Propagate, check the run finished, and measure: (run, seconds, (NME %, FR, worst NME %),
+    frames labelled)."""
+    started = time.perf_counter()
+    run = propagate_video(project, video_id, method, should_stop=should_stop)
+    seconds = time.perf_counter() - started
+    if run.status != "done":
+        raise ValidationError(f"{what} ended {run.status}: {run.message}")
+    measured = _measure(current_points(project, video_id, run.id), gt)
+    return run, seconds, measured, len(project.labels.frames(video_id))
+
+
 def simulate_clip(clip: Path, strategies: Sequence[str], rounds: int, per_round: int,
                   work: Path, *, method: str = "final", noise: float = 0.0,
                   stride: int | None = None, seed: int = 0, log: Log = logger.info,
@@ -113,15 +127,8 @@ def simulate_clip(clip: Path, strategies: Sequence[str], rounds: int, per_round:
         gt = read_ground_truth(clip, project.videos.get(video_id).frame_count)
         if stride:
             _reset_keyframes(project, video_id, gt, stride)
-        started = time.perf_counter()
-        first = propagate_video(project, video_id, method, should_stop=should_stop)
-        first_s = time.perf_counter() - started
-        if first.status != "done":
-            raise ValidationError(f"{clip.name}: first propagation ended {first.status}: "
-                                  f"{first.message}")
-        first_points = current_points(project, video_id, first.id)
-        labelled0 = len(project.labels.frames(video_id))
-    nme0, fr0, worst0 = _measure(first_points, gt)
+        first, first_s, (nme0, fr0, worst0), labelled0 = _propagate_round(
+            project, video_id, method, gt, f"{clip.name}: first propagation", should_stop)
     log(f"{clip.name}: round 0, {labelled0} frames labelled: NME {nme0:.2f}% worst "
         f"{worst0:.1f}% ({first_s:.0f}s)")
     rng = np.random.default_rng(seed)
@@ -140,8 +147,8 @@ def simulate_clip(clip: Path, strategies: Sequence[str], rounds: int, per_round:
                                     seed=int(rng.integers(1 << 31)))
                 if not picks:
                     break
-                confidence = project.runs.pseudo_labels(run.id).confidence
-                pred = project.runs.pseudo_labels(run.id).points
+                previous = project.runs.pseudo_labels(run.id)
+                confidence, pred = previous.confidence, previous.points
                 flagged = wrong = 0
                 for frame in picks:
                     iod = float(inter_ocular_distance(gt[frame]))
@@ -151,14 +158,8 @@ def simulate_clip(clip: Path, strategies: Sequence[str], rounds: int, per_round:
                     wrong += int((error[suspects] > WRONG_POINT).sum())
                     label = gt[frame] + rng.normal(0, noise * iod, gt[frame].shape)
                     project.labels.set(video_id, frame, label, author="simulated")
-                started = time.perf_counter()
-                run = propagate_video(project, video_id, method, should_stop=should_stop)
-                seconds = time.perf_counter() - started
-                if run.status != "done":
-                    raise ValidationError(f"{clip.name}: round {r} ended {run.status}: "
-                                          f"{run.message}")
-                nme, fr, worst = _measure(current_points(project, video_id, run.id), gt)
-                labelled = len(project.labels.frames(video_id))
+                run, seconds, (nme, fr, worst), labelled = _propagate_round(
+                    project, video_id, method, gt, f"{clip.name}: round {r}", should_stop)
                 results.append(RoundResult(clip.name, strategy, r, labelled, nme, fr, worst,
                                            round(seconds, 2), run.metrics.get("start", "-"),
                                            flagged, wrong))

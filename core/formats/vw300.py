@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -183,8 +183,7 @@ def export_300vw(project, target: str | os.PathLike[str], *,
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return [ExportedClip(folder=target / r.folder.name, video_id=r.video_id, frames=r.frames,
-                         manual=r.manual, pseudo=r.pseudo, run_id=r.run_id) for r in results]
+    return [replace(r, folder=target / r.folder.name) for r in results]
 
 
 @dataclass
@@ -243,18 +242,8 @@ def _unique_name(name: str, used: set[str]) -> str:
     return candidate
 
 
-@dataclass(frozen=True)
-class _Written:
-    folder: Path
-    video_id: int
-    frames: int
-    manual: int
-    pseudo: int
-    run_id: int | None
-
-
 def _write_clip(project, plan: _ClipPlan, staging: Path, labelled_only: bool,
-                should_stop: ShouldStop | None) -> _Written:
+                should_stop: ShouldStop | None) -> ExportedClip:
     folder = staging / plan.folder_name
     annot = folder / "annot"
     annot.mkdir(parents=True)
@@ -278,7 +267,7 @@ def _write_clip(project, plan: _ClipPlan, staging: Path, labelled_only: bool,
         writer = csv.writer(handle)
         writer.writerow(["frame", "file", "source", "run", "mean_confidence"])
         writer.writerows(rows)
-    return _Written(folder, plan.video.id, len(plan.frames), manual_count, pseudo_count,
+    return ExportedClip(folder, plan.video.id, len(plan.frames), manual_count, pseudo_count,
                     plan.run_id)
 
 

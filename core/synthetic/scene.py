@@ -115,16 +115,6 @@ def _source_region(frame: np.ndarray, motion: Motion, size: tuple[int, int]) -> 
     return np.array([pts.min(axis=0), pts.max(axis=0)])
 
 
-def _source_region(frame: np.ndarray, motion: Motion, size: tuple[int, int]) -> np.ndarray:
-    """Source-pixel box [[x0, y0], [x1, y1]] that every output frame looks into."""
-    w, h = size
-    corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], dtype=np.float64)
-    seen = [apply_affine(compose_affine(frame, invert_affine(motion.affine(t))), corners)
-            for t in range(motion.frames)]
-    pts = np.vstack(seen)
-    return np.array([pts.min(axis=0), pts.max(axis=0)])
-
-
 def _prepare(face: FaceSource | None, frames: int, difficulty: str, seed: int,
              size: tuple[int, int], rngs: dict[str, np.random.Generator]) -> _Scene:
     cfg = SETTINGS[difficulty]

@@ -26,6 +26,7 @@ from core.synthetic import (
 from core.synthetic.motion import MAX_EYE_CLOSURE, deform
 from core.synthetic.render import MeshWarper, anchor_ring, canonical_triangles, is_embedding
 from core.synthetic.scene import ClipRenderer
+from tests.conftest import decode_all
 
 FACES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "faces"
 SIZE = (320, 240)
@@ -42,18 +43,6 @@ def easy_clip(tmp_path_factory):
 def hard_clip(tmp_path_factory):
     return make_clip(tmp_path_factory.mktemp("hard") / "clip", frames=FRAMES, stride=7,
                      difficulty="hard", seed=2, size=SIZE)
-
-
-def _decode(path: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, image = cap.read()
-        if not ok:
-            break
-        frames.append(image)
-    cap.release()
-    return frames
 
 
 def _sample(image: np.ndarray, point: np.ndarray) -> np.ndarray:
@@ -110,7 +99,7 @@ def test_keyframe_files_equal_ground_truth(hard_clip):
 
 def test_video_frame_count_equals_ground_truth(easy_clip, hard_clip):
     for clip in (easy_clip, hard_clip):
-        frames = _decode(clip.path / "vid.avi")
+        frames = decode_all(clip.path / "vid.avi")
         assert len(frames) == len(list((clip.path / "gt").glob("*.pts"))) == FRAMES
         assert frames[0].shape == (SIZE[1], SIZE[0], 3)
 
@@ -263,7 +252,7 @@ def _local_nccs(renderer: ClipRenderer, t: int, image: np.ndarray, shift: float 
 
 def test_landmark_patches_match_the_source_under_the_local_affine(easy_clip):
     renderer = ClipRenderer(None, FRAMES, "easy", 1, SIZE)
-    video = _decode(easy_clip.path / "vid.avi")
+    video = decode_all(easy_clip.path / "vid.avi")
     for t in (0, 11, 29):
         np.testing.assert_array_equal(renderer.points(t), read_pts(easy_clip.path / "gt" /
                                                                    pts_name(t)))
@@ -285,7 +274,7 @@ def test_pupils_are_dark_and_lips_are_red(easy_clip, hard_clip):
         renderer = ClipRenderer(None, FRAMES, clip.difficulty, clip.seed, SIZE)
         src = renderer.source_points
         open0 = np.linalg.norm(src[[37, 38, 43, 44]] - src[[41, 40, 47, 46]], axis=1)
-        video = _decode(clip.path / "vid.avi")
+        video = decode_all(clip.path / "vid.avi")
         occluded = clip.occluded_frames or range(0)
         for t in range(FRAMES):
             if t in occluded:

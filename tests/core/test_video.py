@@ -23,6 +23,7 @@ from core.video import (
 )
 from core.video import index as video_index
 from core.video import reader as video_reader
+from tests.conftest import decode_all
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REAL_VIDEO = REPO_ROOT / ".." / "shared" / "data" / "videos" / "WolfgangLanger_Pexels.mp4"
@@ -57,20 +58,6 @@ def write_with_cv2(path: Path, frames: list[np.ndarray], fourcc: str = "MJPG") -
         writer.write(image)
     writer.release()
     return path
-
-
-def linear_decode(path: Path, backend: str = "ffmpeg") -> list[np.ndarray]:
-    """The reference: every frame of a plain sequential cv2 decode with the given backend."""
-    api = cv2.CAP_OPENCV_MJPEG if backend == "mjpeg" else cv2.CAP_FFMPEG
-    cap = cv2.VideoCapture(str(path), api)
-    frames = []
-    while True:
-        ok, image = cap.read()
-        if not ok:
-            break
-        frames.append(image)
-    cap.release()
-    return frames
 
 
 def mpeg4_vop_types(path: Path) -> str:
@@ -150,8 +137,8 @@ def test_probe_counts_true_frames_and_hashes(clips: dict[str, Path]) -> None:
 
 
 def test_mjpg_random_access_equals_linear_decode(clips: dict[str, Path]) -> None:
-    reference = linear_decode(clips["mjpg"], "mjpeg")
-    by_ffmpeg = linear_decode(clips["mjpg"])
+    reference = decode_all(clips["mjpg"], "mjpeg")
+    by_ffmpeg = decode_all(clips["mjpg"])
     assert len(reference) == len(by_ffmpeg) == N_FRAMES
     for a, b in zip(reference, by_ffmpeg, strict=True):  # the two JPEG decoders nearly agree
         assert cv2.absdiff(a, b).mean() < 2.5
@@ -167,7 +154,7 @@ def test_inter_codec_random_access_is_exact(clips: dict[str, Path], key: str) ->
         pytest.skip(f"this OpenCV build cannot write {key}")
     types = mpeg4_vop_types(clips[key])
     assert len(types) == N_FRAMES and 1 < types.count("I") < N_FRAMES // 4  # GOP > 1
-    reference = linear_decode(clips[key])
+    reference = decode_all(clips[key])
     with VideoReader(clips[key], cache_frames=0) as reader:
         sequential = list(reader.frames())
         assert all(np.array_equal(a, b) for a, b in zip(sequential, reference, strict=True))
@@ -185,7 +172,7 @@ def test_lying_container_frame_count(tmp_path: Path, fourcc: str, lie: int) -> N
     assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == lie  # the header lies...
     cap.release()
     with VideoReader(path) as reader:
-        reference = linear_decode(path, reader.index.backend)
+        reference = decode_all(path, reader.index.backend)
         assert reader.frame_count == 60 == len(reference)  # ...the reader counts
         assert reader.info.container_frame_count == lie
         assert reader.index.backend == ("mjpeg" if fourcc == "MJPG" else "ffmpeg")
@@ -205,7 +192,7 @@ def test_exact_even_when_container_seeks_land_off(clips: dict[str, Path], key: s
     info, untrusted = probe_video(clips[key])
     assert trusted.seek_exact is True and info.seek_exact is False  # the probe noticed
     for index in (trusted, untrusted):  # a stale "exact" flag must be caught while reading
-        reference = linear_decode(clips[key], index.backend)
+        reference = decode_all(clips[key], index.backend)
         with VideoReader(clips[key], index, cache_frames=0) as reader:
             assert_random_access_exact(reader, reference, seed=2)
             assert reader.stats["seeks"] > 50 and reader.stats["from_start"] == 0
@@ -214,7 +201,7 @@ def test_exact_even_when_container_seeks_land_off(clips: dict[str, Path], key: s
 def test_frozen_frames_do_not_confuse_seeks(clips: dict[str, Path],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     _, index = probe_video(clips["static"])
-    reference = linear_decode(clips["static"], index.backend)
+    reference = decode_all(clips["static"], index.backend)
     assert len(reference) == 100 and np.array_equal(reference[35], reference[60])
     use_offset_seeks(monkeypatch)
     with VideoReader(clips["static"], index, cache_frames=0) as reader:
@@ -250,7 +237,7 @@ def wait_until(condition, timeout: float = 10.0) -> bool:
 def test_prefetch_fills_cache_and_close_stops_the_thread(clips: dict[str, Path]) -> None:
     before = set(threading.enumerate())
     reader = VideoReader(clips["mp4v" if "mp4v" in clips else "mjpg"], cache_frames=40)
-    reference = linear_decode(Path(reader.info.path), reader.index.backend)
+    reference = decode_all(Path(reader.info.path), reader.index.backend)
     reader.frame(50)
     reader.prefetch(50, before=6, after=12)
     assert wait_until(lambda: all(reader.is_cached(j) for j in range(44, 63)))
@@ -271,14 +258,14 @@ def test_prefetch_fills_cache_and_close_stops_the_thread(clips: dict[str, Path])
 def test_reads_while_prefetching_are_exact(clips: dict[str, Path]) -> None:
     key = "mp4v" if "mp4v" in clips else "mjpg"
     with VideoReader(clips[key], cache_frames=24) as reader:
-        reference = linear_decode(clips[key], reader.index.backend)
+        reference = decode_all(clips[key], reader.index.backend)
         for i in np.random.default_rng(5).integers(0, N_FRAMES, 120).tolist():
             assert np.array_equal(reader.frame(i), reference[i]), f"frame {i}"
             reader.prefetch(i, before=4, after=10)
 
 
 def test_frames_iterates_a_range(clips: dict[str, Path]) -> None:
-    reference = linear_decode(clips["mjpg"], "mjpeg")
+    reference = decode_all(clips["mjpg"], "mjpeg")
     with VideoReader(clips["mjpg"]) as reader:
         reader.frame(60)
         chunk = list(reader.frames(10, 20))
@@ -291,7 +278,7 @@ def test_frames_iterates_a_range(clips: dict[str, Path]) -> None:
 
 def test_transcode_to_mjpg(clips: dict[str, Path], tmp_path: Path) -> None:
     source = clips["mp4v" if "mp4v" in clips else "mjpg"]
-    reference = linear_decode(source)
+    reference = decode_all(source)
     calls: list[tuple[int, int]] = []
     dst = tmp_path / "intra.avi"
     info = transcode_to_mjpg(source, dst, progress=lambda k, n: calls.append((k, n)))
@@ -317,7 +304,7 @@ def test_transcode_to_mjpg(clips: dict[str, Path], tmp_path: Path) -> None:
 def test_write_video_counts_and_rejects_bad_input(tmp_path: Path) -> None:
     frames = make_frames(12)
     assert write_video(tmp_path / "out.avi", iter(frames), 25.0) == 12
-    assert len(linear_decode(tmp_path / "out.avi")) == 12
+    assert len(decode_all(tmp_path / "out.avi")) == 12
     assert write_video(tmp_path / "out.mp4", frames, 25.0, "mp4v") == 12
     grey = [f[:, :, 1] for f in frames[:3]]
     assert write_video(tmp_path / "grey.avi", grey, 25.0) == 3

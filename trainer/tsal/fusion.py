@@ -14,10 +14,8 @@ import numpy as np
 
 from core.framestats import face_sizes
 from core.smoothing import smooth_track
-from trainer.baselines import Propagation
+from trainer.baselines import CONF_FRACTION, Propagation
 
-#: Confidence is exp(-estimated error / (this x inter-ocular)), as in trainer.baselines.
-CONF_FRACTION = 0.08
 #: Floor of both error estimates in the fusion, x inter-ocular (keeps weights finite).
 FUSION_FLOOR = 0.01
 #: Flow points this confident calibrate the network's typical error (see fuse).

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from core.errors import FacePropError, ValidationError
+from core.framestats import face_sizes
 from core.landmarks import inter_ocular_distance
 from trainer.baselines import Propagation, _check_keyframes, flow_track
 from trainer.tsal import checkpoint, data, fusion
@@ -344,7 +345,7 @@ def _sources(preds: dict[str, dict[str, np.ndarray]], prior: Propagation,
     fused, fused_err = fusion.fuse(points[best], errors[best], prior, iod, keys)
     smoothed, final_err = fusion.final_track(fused, fused_err, iod, keys, cfg.smooth_accel,
                                              options.fps)
-    size = np.maximum(np.ptp(prior.points, axis=1).max(axis=1), 1.0)[:, None] / 100.0
+    size = face_sizes(prior.points)[:, None] / 100.0
     stats = {
         "teacher_student": (gap / size).mean(axis=1),
         "detection_tracking": (np.linalg.norm(points[best] - prior.points, axis=-1)
