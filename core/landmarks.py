@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.geometry import apply_affine, similarity_matrix
+
 N_POINTS = 68
 
 # Index ranges of the fine groups, in iBUG order. "right"/"left" are the subject's own sides, so
@@ -219,14 +221,5 @@ def flip_horizontally(points: np.ndarray, width: float) -> np.ndarray:
 
 def similarity_align(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """``source`` mapped onto ``target`` by the least-squares similarity transform (Umeyama)."""
-    src = np.asarray(source, dtype=np.float64)
-    dst = np.asarray(target, dtype=np.float64)
-    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
-    s0, d0 = src - mu_s, dst - mu_d
-    cov = d0.T @ s0 / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    sign = np.sign(np.linalg.det(u @ vt)) or 1.0
-    fix = np.diag([1.0, sign])
-    rot = u @ fix @ vt
-    scale = np.trace(np.diag(sig) @ fix) / s0.var(axis=0).sum()
-    return (scale * s0 @ rot.T + mu_d).astype(np.float32)
+    matrix = similarity_matrix(source, target)
+    return apply_affine(matrix, source).astype(np.float32)

@@ -19,6 +19,7 @@ import numpy as np
 
 from core.errors import FormatError, ValidationError
 from core.formats.pts import read_pts
+from core.geometry import similarity_matrix
 from core.landmarks import N_POINTS, mean_shape
 
 logger = logging.getLogger(__name__)
@@ -69,36 +70,6 @@ def find_faces(folder: str | os.PathLike[str]) -> list[Path]:
         raise FormatError(f"{folder}: not a folder of face photos")
     return sorted(p for p in folder.iterdir()
                   if p.suffix.lower() in IMAGE_SUFFIXES and p.with_suffix(".pts").is_file())
-
-
-def similarity_matrix(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """The 2x3 least-squares similarity (Umeyama) that maps ``source`` points onto ``target``."""
-    src = np.asarray(source, dtype=np.float64)
-    dst = np.asarray(target, dtype=np.float64)
-    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
-    s0, d0 = src - mu_s, dst - mu_d
-    u, sig, vt = np.linalg.svd(d0.T @ s0 / len(src))
-    fix = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
-    rot = u @ fix @ vt
-    scale = np.trace(np.diag(sig) @ fix) / s0.var(axis=0).sum()
-    lin = scale * rot
-    return np.hstack([lin, (mu_d - lin @ mu_s)[:, None]])
-
-
-def invert_affine(matrix: np.ndarray) -> np.ndarray:
-    """The inverse of a 2x3 affine matrix."""
-    lin = np.linalg.inv(matrix[:, :2])
-    return np.hstack([lin, (-lin @ matrix[:, 2])[:, None]])
-
-
-def compose_affine(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
-    """``outer ∘ inner`` for 2x3 affine matrices."""
-    return np.hstack([outer[:, :2] @ inner[:, :2], (outer[:, :2] @ inner[:, 2] + outer[:, 2])
-                      [:, None]])
-
-
-def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    return np.asarray(points, dtype=np.float64) @ matrix[:, :2].T + matrix[:, 2]
 
 
 def face_frame(points: np.ndarray) -> np.ndarray:

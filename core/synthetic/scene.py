@@ -15,13 +15,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from core.geometry import apply_affine, compose_affine, invert_affine
 from core.synthetic.face import (
     FaceSource,
-    apply_affine,
-    compose_affine,
     face_frame,
     feathered_paste,
-    invert_affine,
     repair_shape,
     rescale_face,
 )

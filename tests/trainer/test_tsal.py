@@ -12,6 +12,7 @@ import torch
 
 from core.errors import CancelledError, ValidationError
 from core.formats.pts import read_pts
+from core.geometry import apply_affine, compose_affine, invert_affine
 from core.landmarks import FLIP_PERMUTATION, mean_shape
 from core.metrics import nme
 from core.synthetic.clip import make_clip
@@ -53,12 +54,12 @@ def test_crop_uncrop_is_exact_to_1e4_px() -> None:
     rng = np.random.default_rng(1)
     shapes = rng.uniform(50, 400, size=(5, 68, 2))
     affines = data.align_affines(shapes, 64, 1.45)
-    back = data.invert(affines)
+    back = invert_affine(affines)
     pts = rng.uniform(0, 640, size=(5, 68, 2))
-    assert np.abs(data.apply(back, data.apply(affines, pts)) - pts).max() < 1e-4
+    assert np.abs(apply_affine(back, apply_affine(affines, pts)) - pts).max() < 1e-4
     geometry, _ = data.random_geometry(rng, PRESETS["fast"])
-    m = data.compose(geometry, affines[0])
-    assert np.abs(data.apply(data.invert(m), data.apply(m, pts[0])) - pts[0]).max() < 1e-4
+    m = compose_affine(geometry, affines[0])
+    assert np.abs(apply_affine(invert_affine(m), apply_affine(m, pts[0])) - pts[0]).max() < 1e-4
 
 
 def test_crop_puts_a_bright_dot_where_the_affine_says() -> None:
@@ -67,7 +68,7 @@ def test_crop_puts_a_bright_dot_where_the_affine_says() -> None:
     shape = mean_shape() * 40.0 + np.array([140.0, 90.0])
     m = data.align_affines(shape[None], 64, 1.45)[0]
     crop = data.warp(image, m, 64)
-    expect = data.apply(m, np.array([[150.0, 100.0]]))[0]
+    expect = apply_affine(m, np.array([[150.0, 100.0]]))[0]
     ys, xs = np.mgrid[:64, :64]
     centre = np.array([(crop * xs).sum(), (crop * ys).sum()]) / crop.sum()
     assert np.abs(centre - expect).max() < 0.1
@@ -81,7 +82,7 @@ def test_mirrored_augmentation_permutes_landmarks(clip: dict) -> None:
     sampler = data.Sampler(frames, {0: clip["keys"][0]}, prior, affines, cfg,
                            np.random.default_rng(0))
     _, targets = sampler.labelled(1)
-    plain = data.apply(affines[0], clip["keys"][0])
+    plain = apply_affine(affines[0], clip["keys"][0])
     mirrored = plain.copy()
     mirrored[:, 0] = cfg.crop - 1 - mirrored[:, 0]
     np.testing.assert_allclose(targets[0], mirrored[FLIP_PERMUTATION], atol=1e-3)

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from core.errors import ValidationError
+from core.geometry import apply_affine, compose_affine, invert_affine, similarity_matrix
 from core.landmarks import FLIP_PERMUTATION, mean_shape
 from trainer.tsal.config import TSALConfig
 
@@ -30,41 +31,10 @@ def template(crop: int, margin: float) -> np.ndarray:
     return (shape - (lo + hi) / 2) * scale + (crop - 1) / 2
 
 
-def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """The 2x3 least-squares similarity taking ``src`` (N, 2) onto ``dst`` (N, 2)."""
-    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
-    ms, md = src.mean(axis=0), dst.mean(axis=0)
-    a, b = src - ms, dst - md
-    denom = max(float((a ** 2).sum()), 1e-12)
-    c = float((a * b).sum()) / denom
-    s = float((a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]).sum()) / denom
-    rot = np.array([[c, -s], [s, c]])
-    return np.hstack([rot, (md - rot @ ms)[:, None]])
-
-
-def invert(matrix: np.ndarray) -> np.ndarray:
-    """Inverse of one (2, 3) affine or a stack (..., 2, 3)."""
-    m = np.asarray(matrix, np.float64)
-    lin = np.linalg.inv(m[..., :2])
-    return np.concatenate([lin, -(lin @ m[..., 2:])], axis=-1)
-
-
-def compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
-    """``outer ∘ inner`` for (2, 3) affines (stacks broadcast)."""
-    o, i = np.asarray(outer, np.float64), np.asarray(inner, np.float64)
-    return np.concatenate([o[..., :2] @ i[..., :2], o[..., :2] @ i[..., 2:] + o[..., 2:]], axis=-1)
-
-
-def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Points (..., N, 2) through affines (..., 2, 3)."""
-    m, p = np.asarray(matrix, np.float64), np.asarray(points, np.float64)
-    return p @ np.swapaxes(m[..., :2], -1, -2) + m[..., None, :, 2]
-
-
 def align_affines(shapes: np.ndarray, crop: int, margin: float) -> np.ndarray:
     """(T, 2, 3) frame -> crop similarities putting each shape of (T, 68, 2) on the template."""
     tpl = template(crop, margin)
-    return np.stack([similarity(s, tpl) for s in np.asarray(shapes, np.float64)])
+    return np.stack([similarity_matrix(s, tpl) for s in np.asarray(shapes, np.float64)])
 
 
 def warp(gray: np.ndarray, matrix: np.ndarray, crop: int) -> np.ndarray:
@@ -157,7 +127,7 @@ class Sampler:
         self._iod = {k: max(float(inter_ocular_distance(v)), 4.0) for k, v in keyframes.items()}
 
     def _crop(self, index: int, geometry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        matrix = compose(geometry, self.affines[index])
+        matrix = compose_affine(geometry, self.affines[index])
         return warp(self.frames.gray(index), matrix, self.cfg.crop), matrix
 
     def labelled(self, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -167,7 +137,7 @@ class Sampler:
             k = self.key_list[int(self.rng.integers(len(self.key_list)))]
             geometry, flip = random_geometry(self.rng, self.cfg)
             crop, matrix = self._crop(k, geometry)
-            pts = apply(matrix, self.keys[k])
+            pts = apply_affine(matrix, self.keys[k])
             images[j, 0] = photometric(self.rng, crop, self.cfg)
             targets[j] = pts[FLIP_PERMUTATION] if flip else pts
         return images, targets.astype(np.float32)
@@ -190,8 +160,8 @@ class Sampler:
                 crop, matrix = self._crop(int(t), geometry)
                 images[c, j, 0] = photometric(self.rng, crop, cfg) if j else crop
                 guide = self.keys[a] if j == 0 else self.prior[t]
-                phi[c, j] = apply(matrix, guide)[perm]
-                back[c, j] = invert(matrix)
+                phi[c, j] = apply_affine(matrix, guide)[perm]
+                back[c, j] = invert_affine(matrix)
                 delta[c, j] = (self.prior[t] - self.keys[a])[perm]
             scale[c] = self._iod[a]
         return (images, phi.astype(np.float32), back.astype(np.float32),

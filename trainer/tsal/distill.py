@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from core.geometry import apply_affine, compose_affine
 from trainer.tsal import data, losses
 from trainer.tsal.config import TSALConfig
 from trainer.tsal.models import LandmarkNet, decode, mixed_precision
@@ -71,9 +72,9 @@ def self_distill(model: LandmarkNet, sampler: data.Sampler, affines: np.ndarray,
             targets = np.zeros((batch, 68, 2), np.float32)
             for j, t in enumerate(picks):
                 transform = elt_transform(rng, cfg)
-                images[j, 0] = data.warp(frames.gray(int(t)), data.compose(transform, affines[t]),
-                                         cfg.crop)
-                targets[j] = data.apply(transform, targets_all[t])
+                matrix = compose_affine(transform, affines[t])
+                images[j, 0] = data.warp(frames.gray(int(t)), matrix, cfg.crop)
+                targets[j] = apply_affine(transform, targets_all[t])
             lab_images, lab_targets = sampler.labelled(batch)
             x = torch.from_numpy(np.concatenate([lab_images, images])).to(device)
             student.train()

@@ -29,6 +29,7 @@ import torch
 
 from core.errors import FacePropError, ValidationError
 from core.framestats import face_sizes
+from core.geometry import apply_affine, invert_affine
 from core.landmarks import inter_ocular_distance
 from trainer.baselines import Propagation, _check_keyframes, flow_track
 from trainer.tsal import checkpoint, data, fusion
@@ -144,15 +145,15 @@ def predict(model: LandmarkNet, frames: data.GrayFrames, affines: np.ndarray, cf
             ) -> dict[str, np.ndarray]:
     """pM, pC (frame pixels, (T, 68, 2)) and heatmap peaks (T, 68) for every frame."""
     model.eval()
-    back = data.invert(affines)
+    back = invert_affine(affines)
     pm, pc, peak = [], [], []
     for start in range(0, frames.n, PREDICT_BATCH):
         idx = range(start, min(start + PREDICT_BATCH, frames.n))
         crops = torch.from_numpy(data.frame_crops(frames, affines, cfg.crop, idx)).to(device)
         with mixed_precision(device, cfg.bf16):
             d = decode(model(crops), cfg.crop)
-        pm.append(data.apply(back[idx.start:idx.stop], d.pm.float().cpu().numpy()))
-        pc.append(data.apply(back[idx.start:idx.stop], d.pc.float().cpu().numpy()))
+        pm.append(apply_affine(back[idx.start:idx.stop], d.pm.float().cpu().numpy()))
+        pc.append(apply_affine(back[idx.start:idx.stop], d.pc.float().cpu().numpy()))
         peak.append(d.peak.float().cpu().numpy())
         if tick is not None:
             tick(idx.stop)
