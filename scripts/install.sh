@@ -7,7 +7,7 @@ PYTHON=${1:-python3}
 VENV=${2:-.venv}
 
 debian_packages=(libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
-                 libxcb-cursor0 libglib2.0-0)
+                 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libglib2.0-0)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
     for pkg in "${debian_packages[@]}"; do
