@@ -5,24 +5,23 @@
     python main.py --open P.faceprop.sqlite
     python main.py import-300vw SRC --project P.faceprop.sqlite
     python main.py <subcommand> --help   # every subcommand documents itself
+
+A person never sees a traceback: known failures print one line naming the file, frame or field
+(exit 2), Ctrl-C exits 130 at any moment (start-up included), and a closed output pipe
+(``--json ... | head``) stops the work cleanly. Only ``--verbose`` shows tracebacks of bugs.
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
-from collections.abc import Sequence
-
-from core.errors import CancelledError, FacePropError
-
-logger = logging.getLogger("faceprop")
 
 EXIT_ERROR = 2
 EXIT_CANCELLED = 130
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser():  # -> argparse.ArgumentParser
+    import argparse
+
     from cli import project_commands
 
     parser = argparse.ArgumentParser(
@@ -48,8 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_command(argv: Sequence[str]) -> int:
+def run_command(argv) -> int:  # argv: Sequence[str]
+    import logging
+
+    from sqlalchemy.exc import DatabaseError
+
     from cli.reporting import Reporter
+    from cli.safety import OutputGuard, describe_unexpected
+    from core.errors import CancelledError, FacePropError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -58,21 +63,40 @@ def run_command(argv: Sequence[str]) -> int:
     if args.command is None:
         return open_gui(args)
     reporter = Reporter(as_json=args.json)
+    guard = OutputGuard.install(reporter)
     reporter.install_signal_handlers()
     try:
-        return args.handler(args, reporter)
+        code = args.handler(args, reporter)
+        reporter.out.flush()
     except CancelledError as exc:
         reporter.error(f"cancelled: {exc}")
-        return EXIT_CANCELLED
+        code = EXIT_CANCELLED
     except KeyboardInterrupt:
         reporter.error("aborted")
-        return EXIT_CANCELLED
+        code = EXIT_CANCELLED
     except FacePropError as exc:
         reporter.error(str(exc))
+        code = EXIT_ERROR
+    except BrokenPipeError:
+        code = EXIT_ERROR
+    except (DatabaseError, OSError, MemoryError) as exc:
+        reporter.error(describe_unexpected(exc, getattr(args, "project", None)))
+        code = EXIT_ERROR
+    except Exception as exc:
+        if args.verbose:
+            raise
+        reporter.error(describe_unexpected(exc, getattr(args, "project", None)))
+        code = EXIT_ERROR
+    finally:
+        guard.uninstall()
+    if guard.closed:
+        reporter.error("standard output was closed before the command finished (broken "
+                       "pipe); the work was stopped at a clean point")
         return EXIT_ERROR
+    return code
 
 
-def open_gui(args: argparse.Namespace) -> int:
+def open_gui(args) -> int:
     try:
         from app.main_window import run_gui
     except ModuleNotFoundError as exc:
@@ -82,7 +106,12 @@ def open_gui(args: argparse.Namespace) -> int:
 
 
 def main() -> None:
-    sys.exit(run_command(sys.argv[1:]))
+    try:
+        code = run_command(sys.argv[1:])
+    except KeyboardInterrupt:  # Ctrl-C while starting up, before the handlers are installed
+        print("\nerror: interrupted", file=sys.stderr)
+        code = EXIT_CANCELLED
+    sys.exit(code)
 
 
 if __name__ == "__main__":

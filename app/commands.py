@@ -15,6 +15,7 @@ import numpy as np
 from PySide6.QtGui import QUndoCommand
 
 from app.state import LabelSession
+from core.frame_numbers import frame_label, frame_number
 from core.landmarks import POINT_NAMES
 from core.store import Annotation
 
@@ -74,7 +75,7 @@ class MovePointCommand(AnnotationCommand):
         points = np.array(base, dtype=np.float32)
         points[list(indices)] = np.asarray(positions, dtype=np.float32)
         super().__init__(session, video_id, frame, points, visible, source,
-                         f"Move {_describe_points(indices)} (frame {frame})")
+                         f"Move {_describe_points(indices)} ({frame_label(frame)})")
 
 
 class TransformPointsCommand(AnnotationCommand):
@@ -98,7 +99,7 @@ class TransformPointsCommand(AnnotationCommand):
 
     def _text(self, frame: int | None = None) -> str:
         what = _describe_points(self.indices)
-        where = f"(frame {self.frame if frame is None else frame})"
+        where = f"({frame_label(self.frame if frame is None else frame)})"
         if self.kind == "rotate":
             return f"Rotate {what} by {self.amount:+.0f}° {where}"
         return f"Scale {what} by {(self.amount - 1) * 100:+.0f}% {where}"
@@ -146,21 +147,22 @@ class ToggleVisibilityCommand(AnnotationCommand):
         flipped = np.array(visible, dtype=bool)
         flipped[list(indices)] = ~flipped[list(indices)]
         super().__init__(session, video_id, frame, points, flipped, source,
-                         f"Toggle visibility of {_describe_points(indices)} (frame {frame})")
+                         f"Toggle visibility of {_describe_points(indices)} "
+                         f"({frame_label(frame)})")
 
 
 class PlaceTemplateCommand(AnnotationCommand):
     def __init__(self, session: LabelSession, video_id: int, frame: int,
                  points: np.ndarray) -> None:
         super().__init__(session, video_id, frame, points, None, "manual",
-                         f"Place template (frame {frame})")
+                         f"Place template ({frame_label(frame)})")
 
 
 class AcceptPseudoLabelCommand(AnnotationCommand):
     def __init__(self, session: LabelSession, video_id: int, frame: int,
                  points: np.ndarray) -> None:
         super().__init__(session, video_id, frame, points, None, "accepted",
-                         f"Accept pseudo-label (frame {frame})")
+                         f"Accept pseudo-label ({frame_label(frame)})")
 
 
 class CopyKeyframeCommand(AnnotationCommand):
@@ -168,7 +170,8 @@ class CopyKeyframeCommand(AnnotationCommand):
                  source_annotation: Annotation) -> None:
         super().__init__(session, video_id, frame, source_annotation.points,
                          source_annotation.visible, "manual",
-                         f"Copy keyframe {source_annotation.frame} to frame {frame}")
+                         f"Copy keyframe {frame_number(source_annotation.frame)} to "
+                         f"{frame_label(frame)}")
 
 
 class DetectCommand(AnnotationCommand):
@@ -177,10 +180,10 @@ class DetectCommand(AnnotationCommand):
     def __init__(self, session: LabelSession, video_id: int, frame: int,
                  points: np.ndarray) -> None:
         super().__init__(session, video_id, frame, points, None, "detector",
-                         f"Detect face (frame {frame})")
+                         f"Detect face ({frame_label(frame)})")
 
 
 class DeleteKeyframeCommand(AnnotationCommand):
     def __init__(self, session: LabelSession, video_id: int, frame: int) -> None:
         super().__init__(session, video_id, frame, None, None, "manual",
-                         f"Delete keyframe (frame {frame})")
+                         f"Delete keyframe ({frame_label(frame)})")

@@ -19,6 +19,7 @@ from PySide6.QtGui import QUndoStack
 from app.commands import DetectCommand
 from app.state import LabelSession
 from app.workers import Job, JobWorker, Progress, ShouldStop
+from core.frame_numbers import frame_label
 from core.store import Project
 
 logger = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class DetectController(QObject):
             self.message.emit("A detection is already running.")
             return
         frame = self.session.frame
-        worker = self._run_job(f"Detecting the face in frame {frame} (dlib)…",
+        worker = self._run_job(f"Detecting the face in {frame_label(frame)} (dlib)…",
                                detect_job(video.id, frame), refresh=False)
         if worker is None:
             return
@@ -102,6 +103,6 @@ class DetectController(QObject):
             return  # the project was closed or switched meanwhile
         self.undo_stack.push(DetectCommand(self.session, detection.video_id, detection.frame,
                                            detection.points))
-        self.message.emit(f"Detected a face in frame {detection.frame} "
+        self.message.emit(f"Detected a face in {frame_label(detection.frame)} "
                           f"(confidence {detection.confidence:.2f}): correct it, it is a keyframe")
         self.detected.emit(detection)

@@ -43,6 +43,7 @@ from app.trajectory import TrajectoryPanel
 from app.video_list import VideoListWidget
 from app.workers import Job, JobWorker
 from core.errors import FacePropError
+from core.frame_numbers import frame_label
 
 logger = logging.getLogger(__name__)
 
@@ -389,7 +390,7 @@ class MainWindow(QMainWindow):
             self.frame_label.setText("no video")
             return
         kind = s.keyframes.get(frame)
-        self.frame_label.setText(f"frame {frame + 1} / {s.frame_count}"
+        self.frame_label.setText(f"{frame_label(frame)} / {s.frame_count}"
                                  + (f"  · {kind} keyframe" if kind else ""))
 
     def _update_enabled(self) -> None:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.frame_numbers import frame_number
 from core.store import FrameStats
 from core.suggest import MIN_GAP, Suggestion
 from core.suggest import rank_suggestions as core_rank
@@ -33,7 +34,14 @@ def rank_suggestions(stats: FrameStats | None, keyframes: set[int] | dict[int, s
 
 
 class SuggestionTableModel(QAbstractTableModel):
+    """One row per suggestion: the frame as a person numbers it (1-based), score, reason.
+
+    ``SORT_ROLE`` gives the frame number and score as numbers, so a sort by it (a proxy's
+    ``setSortRole``) is numeric, not by text ("100" before "27").
+    """
+
     HEADERS = ("Frame", "Score", "Reason")
+    SORT_ROLE = Qt.ItemDataRole.UserRole
 
     def __init__(self, parent: object = None) -> None:
         super().__init__(parent)
@@ -56,7 +64,10 @@ class SuggestionTableModel(QAbstractTableModel):
             return None
         item = self.suggestions[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return (str(item.frame), f"{item.score:.1f}", item.reason)[index.column()]
+            return (str(frame_number(item.frame)), f"{item.score:.1f}",
+                    item.reason)[index.column()]
+        if role == self.SORT_ROLE:
+            return (frame_number(item.frame), item.score, item.reason)[index.column()]
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() < 2:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None

@@ -7,18 +7,21 @@ from __future__ import annotations
 import numpy as np
 import numpy.ma  # np.unique imports it lazily: ~70 ms on the GUI thread at first paint
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
-from PySide6.QtWidgets import QSizePolicy, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QRect, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QHelpEvent, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import QSizePolicy, QTabWidget, QToolTip, QVBoxLayout, QWidget
 
 from app.frame_plots import FramePlots
 from app.state import REVIEWED_SOURCES
+from core.frame_numbers import frame_label
 
 KEYFRAME_COLOUR = QColor(255, 170, 0)
 CORRECTED_COLOUR = QColor(90, 230, 110)
 PSEUDO_COLOUR = QColor(70, 130, 200)
 SUGGESTED_COLOUR = QColor(235, 70, 70)
 CURSOR_COLOUR = QColor(255, 255, 255)
+LEGEND = ("Timeline: orange = keyframe, green = corrected/accepted, blue = pseudo-labelled, "
+          "red = suggested. Click or drag to seek.")
 
 
 def _segments(frames: np.ndarray) -> list[tuple[int, int]]:
@@ -41,8 +44,7 @@ class TimelineStrip(QWidget):
         super().__init__(parent)
         self.setMinimumHeight(34)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setToolTip("Timeline: orange = keyframe, green = corrected/accepted, blue = "
-                        "pseudo-labelled, red = suggested. Click or drag to seek.")
+        self.setToolTip(LEGEND)  # with no video; else the tooltip names the frame under the mouse
         self.frame_count = 0
         self.current = 0
         self.keyframes = np.zeros(0, dtype=np.int64)
@@ -106,6 +108,29 @@ class TimelineStrip(QWidget):
     def frame_at(self, x: float) -> int:
         frame = int(x / max(self.width(), 1) * self.frame_count)
         return int(min(max(frame, 0), max(self.frame_count - 1, 0)))
+
+    def tooltip_at(self, x: float) -> str:
+        """The tooltip at ``x``: the frame a click there seeks to, what it holds, the legend."""
+        frame = self.frame_at(x)
+        kinds = [kind for frames, kind in ((self.keyframes, "keyframe"),
+                                           (self.corrected, "corrected/accepted keyframe"),
+                                           (self.pseudo, "pseudo-labelled"),
+                                           (self.suggested, "suggested"))
+                 if np.any(frames == frame)]
+        return f"{frame_label(frame)}{''.join(f' · {k}' for k in kinds)}\n{LEGEND}"
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip and self.frame_count:
+            assert isinstance(event, QHelpEvent)
+            x = event.pos().x()
+            # the tip hides when the mouse leaves this frame's columns, so it never names a
+            # frame the mouse has left
+            bin_width = max(self.width(), 1) / self.frame_count
+            left = int(self.frame_at(x) * bin_width)
+            columns = QRect(left, 0, max(int(np.ceil(bin_width)), 1), self.height())
+            QToolTip.showText(event.globalPos(), self.tooltip_at(x), self, columns)
+            return True
+        return super().event(event)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if self.frame_count and event.button() == Qt.MouseButton.LeftButton:

@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 
 from core.errors import CancelledError, ValidationError
+from core.frame_numbers import frame_label
 from core.framestats import run_statistics
 from core.store import Project, RunRecord
+from core.store.records import RunResults
 from trainer.baselines import METHODS as BASELINE_METHODS
 from trainer.baselines import Propagation
 
@@ -68,8 +70,8 @@ def load_keyframes(project: Project, video_id: int) -> dict[int, np.ndarray]:
                               "one frame before propagating")
     for frame, pts in zip(frames, points):
         if np.ptp(pts, axis=0).max() < 1e-3:
-            raise ValidationError(f"video {video_id} ({video.name}) frame {frame}: all 68 points "
-                                  "are at the same place; fix this keyframe first")
+            raise ValidationError(f"video {video_id} ({video.name}) {frame_label(frame)}: all 68 "
+                                  "points are at the same place; fix this keyframe first")
     return {int(f): p for f, p in zip(frames, points)}
 
 
@@ -93,6 +95,7 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
     propagate = get_propagator(method)
     keyframes = load_keyframes(project, video_id)
     video = project.videos.get(video_id)
+    project.videos.verify_file(video_id)  # labels must sit on the images they were made on
     kwargs: dict[str, Any] = {}
     config: dict[str, Any] = {}
     device_label = "cpu"
@@ -120,31 +123,30 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
             result = propagate(reader.frame, video.frame_count, keyframes, progress=progress,
                                should_stop=should_stop, **kwargs)
         compute_s = time.perf_counter() - started
-        save_result(project, run.id, result, keyframes, result.stats)
+        results = run_results(result, keyframes, result.stats)
+        info = dict(result.info)
+        stopped = bool(info.get("stopped"))
+        timings = {"compute_s": round(compute_s, 3),
+                   "total_s": round(time.perf_counter() - started, 3),
+                   "s_per_frame": round((time.perf_counter() - started)
+                                        / max(video.frame_count, 1), 5),
+                   **info.get("timings", {})}
+        metrics = {"start": info["start"], "steps": info["steps"]} if "start" in info else None
+        # pseudo-labels, statistics and the final status: one transaction
+        return project.runs.finish(
+            run.id, "stopped" if stopped else "done", timings=timings, metrics=metrics,
+            checkpoint_path=info.get("checkpoint"), results=results,
+            message="stopped early: results so far kept; --resume continues" if stopped else "")
     except CancelledError as exc:
         return project.runs.finish(run.id, "cancelled", message=str(exc))
     except BaseException as exc:
         project.runs.finish(run.id, "failed", message=f"{type(exc).__name__}: {exc}")
         raise
-    total_s = time.perf_counter() - started
-    info = dict(result.info)
-    timings = {"compute_s": round(compute_s, 3), "total_s": round(total_s, 3),
-               "s_per_frame": round(total_s / max(video.frame_count, 1), 5),
-               **info.get("timings", {})}
-    if "start" in info:
-        project.runs.update(run.id, metrics={"start": info["start"], "steps": info["steps"]})
-    stopped = bool(info.get("stopped"))
-    return project.runs.finish(
-        run.id, "stopped" if stopped else "done", timings=timings,
-        checkpoint_path=info.get("checkpoint"),
-        message="stopped early: results so far kept; --resume continues" if stopped else "")
 
 
-def save_result(project: Project, run_id: int, result: Propagation,
-                keyframes: Mapping[int, np.ndarray],
-                extra_stats: Mapping[str, np.ndarray] | None = None) -> None:
-    """Write a propagation's pseudo-labels and per-frame statistics to a run."""
+def run_results(result: Propagation, keyframes: Mapping[int, np.ndarray],
+                extra_stats: Mapping[str, np.ndarray] | None = None) -> RunResults:
+    """A propagation's pseudo-labels (every frame) with their per-frame statistics."""
     frames = np.arange(len(result.points))
-    project.runs.write_pseudo_labels(run_id, frames, result.points, result.confidence)
     stats = run_statistics(result.points, result.confidence, keyframes, extra_stats)
-    project.runs.write_frame_stats(run_id, frames, stats)
+    return RunResults(frames, result.points, result.confidence, dict(stats))

@@ -16,6 +16,9 @@ import numpy as np
 from core.errors import FormatError
 from core.landmarks import N_POINTS
 
+#: No frame is this large: a coordinate beyond it is a damaged file, not a label.
+MAX_COORDINATE = 1e6
+
 
 def parse_pts(text: str, source: str = "<text>", expected_points: int | None = N_POINTS
               ) -> np.ndarray:
@@ -67,6 +70,9 @@ def parse_pts(text: str, source: str = "<text>", expected_points: int | None = N
                                   ) from None
             if not math.isfinite(value):
                 raise FormatError(f"{source}, line {number}: {field!r} is not a finite number")
+            if abs(value) > MAX_COORDINATE:
+                raise FormatError(f"{source}, line {number}: coordinate {field} is beyond "
+                                  f"{MAX_COORDINATE:,.0f} pixels; the file is damaged")
             points[row, col] = value
     return (points - 1.0).astype(np.float32)
 

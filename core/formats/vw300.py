@@ -13,15 +13,16 @@ import csv
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from core.errors import CancelledError, FacePropError, FormatError, StoreError
+from core.errors import CancelledError, FormatError, StoreError
+from core.formats.export_target import check_target, safe_folder_name, staged_export
 from core.formats.pts import read_pts, write_pts
+from core.frame_numbers import frame_index, frame_label, frame_number
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ class ImportedClip:
     frames: int
     keyframes: int
     reused_video: bool
+    container_frames: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class ExportedClip:
 
 def frame_file_name(frame: int) -> str:
     """``000001.pts`` for frame 0: six digits, 1-based."""
-    return f"{frame + 1:06d}.pts"
+    return f"{frame_number(frame):06d}.pts"
 
 
 def frame_from_file_name(path: Path) -> int:
@@ -60,7 +63,7 @@ def frame_from_file_name(path: Path) -> int:
     if not path.stem.isdigit() or int(path.stem) < 1:
         raise FormatError(f"{path}: annotation file names must be 1-based frame numbers like "
                           "000001.pts")
-    return int(path.stem) - 1
+    return frame_index(int(path.stem))
 
 
 def clip_video_file(folder: Path) -> Path:
@@ -93,10 +96,16 @@ def read_annot_folder(folder: Path, should_stop: ShouldStop | None = None
                       ) -> dict[int, np.ndarray]:
     """Every ``annot/*.pts`` of a clip, by 0-based frame; the first bad file raises."""
     labels: dict[int, np.ndarray] = {}
+    files: dict[int, Path] = {}
     for path in sorted((folder / "annot").glob("*.pts")):
         if should_stop is not None and should_stop():
             raise CancelledError("import cancelled")
-        labels[frame_from_file_name(path)] = read_pts(path)
+        frame = frame_from_file_name(path)
+        if frame in files:
+            raise FormatError(f"{path} and {files[frame].name}: both are {frame_label(frame)}; "
+                              "keep one of them")
+        files[frame] = path
+        labels[frame] = read_pts(path)
     return labels
 
 
@@ -125,26 +134,51 @@ def import_300vw(project, source: str | os.PathLike[str], *, transcode: bool = F
 def _import_clip(project, folder: Path, video_path: Path, labels: dict[int, np.ndarray],
                  transcode: bool, author: str | None, should_stop: ShouldStop | None
                  ) -> ImportedClip:
+    """One clip in one transaction: the video row and its keyframes together (or the keyframes
+    alone when the video is already in the project)."""
     from core.video import file_hash
 
-    existing = project.videos.find_by_hash(file_hash(video_path))
-    video = existing or project.videos.add(video_path, transcode=transcode, name=folder.name,
-                                           should_stop=should_stop)
-    beyond = [f for f in labels if f >= video.frame_count]
-    try:
+    warnings: list[str] = []
+
+    def check(video) -> None:  # VideoInfo or VideoRecord: frame_count, width, height
+        beyond = [f for f in labels if f >= video.frame_count]
         if beyond:
             first = min(beyond)
-            raise FormatError(f"{folder / 'annot' / frame_file_name(first)}: frame {first + 1} "
-                              f"is beyond the end of {video_path.name} "
+            raise FormatError(f"{folder / 'annot' / frame_file_name(first)}: "
+                              f"{frame_label(first)} is beyond the end of {video_path.name} "
                               f"({video.frame_count} decodable frames)")
-        project.labels.set_many(video.id, {f: (p, None) for f, p in labels.items()},
+        warnings.extend(_far_outside(folder, labels, video.width, video.height))
+
+    existing = project.videos.find_by_hash(file_hash(video_path))
+    if existing is not None:
+        check(existing)
+        project.labels.set_many(existing.id, {f: (p, None) for f, p in labels.items()},
                                 source="imported", author=author)
-    except FacePropError:
-        if existing is None:
-            project.videos.remove(video.id)
-        raise
+        video = existing
+    else:
+        video = project.videos.add(video_path, transcode=transcode, name=folder.name,
+                                   should_stop=should_stop, check=check, author=author or "",
+                                   labels={f: (p, None) for f, p in labels.items()})
     return ImportedClip(folder=folder, video_id=video.id, frames=video.frame_count,
-                        keyframes=len(labels), reused_video=existing is not None)
+                        keyframes=len(labels), reused_video=existing is not None,
+                        container_frames=video.container_frame_count, warnings=warnings)
+
+
+def _far_outside(folder: Path, labels: dict[int, np.ndarray], width: int, height: int
+                 ) -> list[str]:
+    """Warnings for labels with points more than one frame size outside the frame: legal, but
+    usually a wrong coordinate system or a typo."""
+    size = np.array([width, height], dtype=np.float64)
+    warnings = []
+    for frame in sorted(labels):
+        points = labels[frame].astype(np.float64)
+        far = ((points < -size) | (points > 2 * size)).any(axis=1)
+        if far.any():
+            x, y = points[int(np.argmax(far))]
+            warnings.append(f"{folder / 'annot' / frame_file_name(frame)}: {frame_label(frame)} "
+                            f"has {int(far.sum())} points far outside the {width}x{height} frame "
+                            f"(e.g. {x + 1:.1f}, {y + 1:.1f}); check the file")
+    return warnings
 
 
 def export_300vw(project, target: str | os.PathLike[str], *,
@@ -158,15 +192,12 @@ def export_300vw(project, target: str | os.PathLike[str], *,
     (or of the video's latest finished run). Without ``labelled_only`` every frame must be covered.
     """
     target = Path(target)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())) and not force:
-        raise FormatError(f"{target}: exists and is not empty; choose another folder or use "
-                          "--force to replace it")
-    if not target.parent.is_dir():
-        raise FormatError(f"{target.parent}: no such folder")
+    check_target(project, target, force)
     plans = _plan_export(project, video_ids, run_id, labelled_only)
     total = sum(len(plan.frames) for plan in plans)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
+    manifest = {"videos": [{"id": p.video.id, "name": p.video.name, "folder": p.folder_name,
+                            "run": p.run_id} for p in plans]}
+    with staged_export(project, target, manifest) as staging:
         done = 0
         results = []
         for plan in plans:
@@ -174,15 +205,6 @@ def export_300vw(project, target: str | os.PathLike[str], *,
             done += len(plan.frames)
             if progress is not None:
                 progress(done, total)
-        _replace_folder(staging, target)
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        where = exc.filename or staging
-        raise FormatError(f"{where}: export to {target} failed ({exc.strerror or exc}); "
-                          "nothing was changed there") from exc
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return [replace(r, folder=target / r.folder.name) for r in results]
 
 
@@ -211,6 +233,7 @@ def _plan_export(project, video_ids, run_id, labelled_only) -> list[_ClipPlan]:
         raise StoreError(f"{project.target}: the project has no videos to export")
     plans, used_names = [], set()
     for video in videos:
+        project.videos.verify_file(video.id)
         manual = project.labels.all(video.id)
         run = project.runs.get(run_id) if run_id is not None else project.runs.latest(video.id)
         pseudo = project.runs.pseudo_labels(run.id) if run is not None else None
@@ -223,23 +246,13 @@ def _plan_export(project, video_ids, run_id, labelled_only) -> list[_ClipPlan]:
                 hint = ("it has no finished propagation run" if pseudo is None
                         else f"run {run.id} does not cover them")
                 raise StoreError(f"video {video.id} ({video.name}): {len(missing)} frames have no "
-                                 f"label (first: frame {missing[0] + 1}) and {hint}; propagate "
-                                 "first or export with --labelled-only")
+                                 f"label (first: {frame_label(missing[0])}) and {hint}; "
+                                 "propagate first or export with --labelled-only")
             frames = list(range(video.frame_count))
-        name = _unique_name(video.name, used_names)
+        name = safe_folder_name(video.name, used_names)
         plans.append(_ClipPlan(video, name, frames, manual, pseudo,
                                run.id if run is not None else None))
     return plans
-
-
-def _unique_name(name: str, used: set[str]) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "video"
-    candidate, n = safe, 1
-    while candidate in used:
-        n += 1
-        candidate = f"{safe}-{n}"
-    used.add(candidate)
-    return candidate
 
 
 def _write_clip(project, plan: _ClipPlan, staging: Path, labelled_only: bool,
@@ -262,7 +275,8 @@ def _write_clip(project, plan: _ClipPlan, staging: Path, labelled_only: bool,
             source, run, confidence = "pseudo", plan.run_id, float(np.mean(conf))
             pseudo_count += 1
         write_pts(annot / frame_file_name(frame), points)
-        rows.append((frame + 1, frame_file_name(frame), source, run, f"{confidence:.4f}"))
+        rows.append((frame_number(frame), frame_file_name(frame), source, run,
+                     f"{confidence:.4f}"))
     with (folder / "provenance.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["frame", "file", "source", "run", "mean_confidence"])
@@ -276,8 +290,6 @@ def _write_video(project, video, destination: Path, should_stop: ShouldStop | No
     from core.video import write_video
 
     source = project.videos.resolve_path(video)
-    if not source.is_file():
-        raise StoreError(f"video {video.id}: file {source} is missing; it cannot be exported")
     if source.suffix.lower() == ".avi":
         shutil.copyfile(source, destination)
         return
@@ -291,19 +303,3 @@ def _write_video(project, video, destination: Path, should_stop: ShouldStop | No
         written = write_video(destination, frames(), fps=video.fps)
     if written != video.frame_count:
         raise StoreError(f"{destination}: wrote {written} frames, expected {video.frame_count}")
-
-
-def _replace_folder(staging: Path, target: Path) -> None:
-    """Move ``staging`` to ``target``; an existing target is kept until the move succeeded."""
-    backup = None
-    if target.exists():
-        backup = target.with_name(f".{target.name}.old-{os.getpid()}")
-        target.rename(backup)
-    try:
-        staging.rename(target)
-    except BaseException:
-        if backup is not None:
-            backup.rename(target)
-        raise
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)

@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from core.errors import StoreError, ValidationError
+from core.frame_numbers import frame_label
 from core.landmarks import N_POINTS
 from core.store.blobs import pack, unpack, unpack_many
 from core.store.models import AnnotationRow, EditLogRow, VideoRow, utcnow
@@ -76,8 +77,8 @@ class LabelService:
     @staticmethod
     def _check_frame(frame: int, frame_count: int, video_id: int) -> None:
         if not 0 <= frame < frame_count:
-            raise ValidationError(f"video {video_id}: frame {frame} is outside the video "
-                                  f"(0..{frame_count - 1})")
+            raise ValidationError(f"video {video_id}: {frame_label(frame)} is outside the video "
+                                  f"(frames 1..{frame_count})")
 
     def set(self, video_id: int, frame: int, points: np.ndarray,
             visible: np.ndarray | None = None, *, source: str = "manual",
@@ -91,35 +92,43 @@ class LabelService:
                  source: str = "imported", author: str | None = None,
                  action: str = "import_annotations") -> dict[int, Annotation]:
         """Write many frames in one transaction (all or nothing); returns replaced annotations."""
+        with self._project.session() as session, session.begin():
+            return self.write_many(session, video_id, labels, source=source, author=author,
+                                   action=action)
+
+    def write_many(self, session: Session, video_id: int,
+                   labels: Mapping[int, tuple[np.ndarray, np.ndarray | None]], *,
+                   source: str, author: str | None, action: str) -> dict[int, Annotation]:
+        """``set_many`` inside the caller's transaction (so a video and its labels can be
+        written together)."""
         if source not in ANNOTATION_SOURCES:
             raise ValidationError(f"source {source!r} is not one of {ANNOTATION_SOURCES}")
         author = default_author() if author is None else author
         checked = {}
-        with self._project.session() as session, session.begin():
-            frame_count = self._video_frames(session, video_id)
-            for frame, (points, visible) in labels.items():
-                frame = int(frame)
-                self._check_frame(frame, frame_count, video_id)
-                where = f"video {video_id} frame {frame}"
-                checked[frame] = validate_points(points, visible, where)
-            existing = {row.frame: row for row in session.scalars(
-                select(AnnotationRow).where(AnnotationRow.video_id == video_id,
-                                            AnnotationRow.frame.in_(list(checked))))}
-            previous = {frame: _annotation(row) for frame, row in existing.items()}
-            now = utcnow()
-            for frame, (pts, vis) in checked.items():
-                row = existing.get(frame)
-                if row is None:
-                    row = AnnotationRow(video_id=video_id, frame=frame, created_at=now)
-                    session.add(row)
-                row.points, row.visible = pack(pts, POINTS_DTYPE), pack(vis, VISIBLE_DTYPE)
-                row.source, row.author, row.updated_at = source, author, now
-            session.add_all(EditLogRow(
-                author=author, action=action, video_id=video_id, frame=frame,
-                detail={"source": source, "replaced": frame in previous,
-                        "points": pts.round(3).tolist(),
-                        "hidden": np.flatnonzero(~vis).tolist()})
-                for frame, (pts, vis) in checked.items())
+        frame_count = self._video_frames(session, video_id)
+        for frame, (points, visible) in labels.items():
+            frame = int(frame)
+            self._check_frame(frame, frame_count, video_id)
+            where = f"video {video_id} {frame_label(frame)}"
+            checked[frame] = validate_points(points, visible, where)
+        existing = {row.frame: row for row in session.scalars(
+            select(AnnotationRow).where(AnnotationRow.video_id == video_id,
+                                        AnnotationRow.frame.in_(list(checked))))}
+        previous = {frame: _annotation(row) for frame, row in existing.items()}
+        now = utcnow()
+        for frame, (pts, vis) in checked.items():
+            row = existing.get(frame)
+            if row is None:
+                row = AnnotationRow(video_id=video_id, frame=frame, created_at=now)
+                session.add(row)
+            row.points, row.visible = pack(pts, POINTS_DTYPE), pack(vis, VISIBLE_DTYPE)
+            row.source, row.author, row.updated_at = source, author, now
+        session.add_all(EditLogRow(
+            author=author, action=action, video_id=video_id, frame=frame,
+            detail={"source": source, "replaced": frame in previous,
+                    "points": pts.round(3).tolist(),
+                    "hidden": np.flatnonzero(~vis).tolist()})
+            for frame, (pts, vis) in checked.items())
         return previous
 
     def delete(self, video_id: int, frame: int, *, author: str | None = None

@@ -76,6 +76,7 @@ class VideoRow(Base):
     seek_exact: Mapped[bool] = mapped_column(Boolean, default=False)
     frame_index: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     source_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sample_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -113,6 +114,7 @@ class RunRow(Base):
     keyframes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     message: Mapped[str] = mapped_column(Text, default="")
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class PseudoLabelRow(Base):

@@ -9,48 +9,29 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import StoreError
+from core.store.migrations import MIGRATIONS, SCHEMA_VERSION, Migration
 from core.store.models import Base, MetaRow
+from core.store.opening import (
+    corruption_message,
+    is_corruption,
+    is_url,
+    make_engine,
+    sqlite_file_of_url,
+    vet_sqlite_file,
+)
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-SQLITE_MAGIC = b"SQLite format 3\x00"
-
-#: ``MIGRATIONS[v]`` upgrades a database from schema ``v`` to ``v + 1`` inside one transaction.
-Migration = Callable[[Session], None]
-MIGRATIONS: dict[int, Migration] = {}
-
-
-def _is_url(target: str) -> bool:
-    return "://" in target
-
-
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
-def make_engine(target: str | os.PathLike[str]) -> Engine:
-    """An engine for a project file path or a database URL."""
-    target = str(target)
-    if _is_url(target):
-        return create_engine(target, pool_pre_ping=True)
-    engine = create_engine(f"sqlite:///{target}", connect_args={"timeout": 30})
-    event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "Project", "make_engine"]
 
 
 _EDIT_LOG_GUARDS = (
@@ -72,16 +53,23 @@ class Project:
 
     def __init__(self, target: str | os.PathLike[str], *, create: bool = False) -> None:
         self.target = str(target)
-        self.is_sqlite = not _is_url(self.target)
-        self.path: Path | None = Path(self.target).resolve() if self.is_sqlite else None
-        if self.path is not None:
-            self._check_sqlite_file(self.path, create)
+        file_of_url = sqlite_file_of_url(self.target) if is_url(self.target) else None
+        self.is_sqlite = file_of_url is not None or not is_url(self.target)
+        self.path: Path | None = None
+        if self.is_sqlite:
+            self.path = Path(file_of_url or self.target).expanduser().resolve()
+            vet_sqlite_file(self.path, create)  # reads only: refuses before changing anything
         self.engine = make_engine(self.path if self.path is not None else self.target)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         try:
             self._prepare_schema(create)
+        except StoreError:
+            self.engine.dispose()
+            raise
         except (DatabaseError, OperationalError) as exc:
             self.engine.dispose()
+            if is_corruption(exc):
+                raise StoreError(corruption_message(self.target, self.path, exc)) from None
             raise StoreError(f"{self.target}: cannot be opened as a FaceProp project "
                              f"({exc.orig or exc})") from None
         except BaseException:
@@ -105,30 +93,14 @@ class Project:
     def create_or_open(cls, target: str | os.PathLike[str]) -> Project:
         return cls(target, create=True)
 
-    @staticmethod
-    def _check_sqlite_file(path: Path, create: bool) -> None:
-        if not path.exists():
-            if not create:
-                raise StoreError(f"{path}: no such project file")
-            if not path.parent.is_dir():
-                raise StoreError(f"{path}: folder {path.parent} does not exist")
-            return
-        if path.is_dir():
-            raise StoreError(f"{path}: is a folder, not a project file")
-        if path.stat().st_size == 0:
-            return
-        with path.open("rb") as handle:
-            magic = handle.read(len(SQLITE_MAGIC))
-        if magic != SQLITE_MAGIC:
-            raise StoreError(f"{path}: not a FaceProp project (not an SQLite database file)")
-
     def _prepare_schema(self, create: bool) -> None:
         with self.session() as session:
             has_meta = self.engine.dialect.has_table(session.connection(), "project_meta")
             version_row = session.get(MetaRow, "schema_version") if has_meta else None
         if version_row is None:
-            if not create and self._has_foreign_tables():
-                raise StoreError(f"{self.target}: an SQLite database, but not a FaceProp project")
+            if self._has_foreign_tables():
+                raise StoreError(f"{self.target}: a database that holds other tables but is not "
+                                 "a FaceProp project; FaceProp will not add its tables to it")
             if not create:
                 raise StoreError(f"{self.target}: not a FaceProp project (no schema version)")
             self._create_schema()
@@ -181,8 +153,13 @@ class Project:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A fresh session; use ``with project.session() as s, s.begin():`` to write."""
-        with self._sessions() as session:
-            yield session
+        try:
+            with self._sessions() as session:
+                yield session
+        except DatabaseError as exc:
+            if is_corruption(exc):
+                raise StoreError(corruption_message(self.target, self.path, exc)) from None
+            raise
 
     def schema_version(self) -> int:
         with self.session() as session:
@@ -198,6 +175,25 @@ class Project:
     def set_meta(self, key: str, value: str) -> None:
         with self.session() as session, session.begin():
             session.merge(MetaRow(key=key, value=value))
+
+    def delete_meta(self, key: str) -> None:
+        with self.session() as session, session.begin():
+            session.execute(delete(MetaRow).where(MetaRow.key == key))
+
+    def meta_items(self, prefix: str) -> list[tuple[str, str]]:
+        """Every (key, value) of the project metadata whose key starts with ``prefix``."""
+        with self.session() as session:
+            rows = session.execute(select(MetaRow.key, MetaRow.value)
+                                   .where(MetaRow.key.startswith(prefix, autoescape=True)))
+            return [(key, value) for key, value in rows]
+
+    def integrity_problems(self) -> list[str]:
+        """SQLite's own integrity check of the file (empty when intact; nothing for servers)."""
+        if not self.is_sqlite:
+            return []
+        with self.engine.connect() as conn:
+            rows = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check").all()]
+        return [] if rows == ["ok"] else [f"{self.target}: {row}" for row in rows]
 
     @property
     def folder(self) -> Path:

@@ -28,6 +28,7 @@ class VideoRecord:
     seek_exact: bool
     source_path: str | None
     added_at: datetime
+    sample_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class RunRecord:
     keyframes: dict[str, Any]
     message: str
     pid: int | None
+    host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,16 @@ class PseudoLabels:
         if i < len(self.frames) and self.frames[i] == frame:
             return self.points[i], self.confidence[i]
         return None
+
+
+@dataclass(frozen=True)
+class RunResults:
+    """What a finished run stores: pseudo-labels for ``frames`` and their statistics."""
+
+    frames: np.ndarray  # (N,) int
+    points: np.ndarray  # (N, 68, 2)
+    confidence: np.ndarray  # (N, 68)
+    stats: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 STAT_FIELDS = ("jitter", "detection_tracking", "teacher_student", "forward_backward",

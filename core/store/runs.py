@@ -13,12 +13,22 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
 
 from core.errors import StoreError, ValidationError
+from core.frame_numbers import frame_label
 from core.landmarks import N_POINTS
 from core.store.blobs import unpack_many
+from core.store.liveness import process_gone, this_host
 from core.store.models import FrameStatsRow, PseudoLabelRow, RunRow, VideoRow, utcnow
-from core.store.records import RUN_STATUSES, STAT_FIELDS, FrameStats, PseudoLabels, RunRecord
+from core.store.records import (
+    RUN_STATUSES,
+    STAT_FIELDS,
+    FrameStats,
+    PseudoLabels,
+    RunRecord,
+    RunResults,
+)
 
 if TYPE_CHECKING:
     from core.store.project import Project
@@ -28,24 +38,25 @@ CONF_DTYPE = "<f4"
 _CHUNK = 5000
 
 
+ABANDONED_MESSAGE = "the trainer process ended without finishing"
+
+
+def _abandoned(row: RunRow) -> bool:
+    return row.status == "running" and process_gone(row.pid, row.host, row.started_at)
+
+
 def _record(row: RunRow) -> RunRecord:
+    """The run as callers see it: a "running" run whose process is gone reads as failed."""
+    status, message = row.status, row.message
+    if _abandoned(row):
+        status, message = "failed", message or ABANDONED_MESSAGE
     return RunRecord(
-        id=row.id, video_id=row.video_id, method=row.method, status=row.status,
+        id=row.id, video_id=row.video_id, method=row.method, status=status,
         config=dict(row.config or {}), device=row.device, started_at=row.started_at,
         finished_at=row.finished_at, timings=dict(row.timings or {}),
         metrics=dict(row.metrics or {}), checkpoint_path=row.checkpoint_path,
         parent_run_id=row.parent_run_id, keyframes=dict(row.keyframes or {}),
-        message=row.message, pid=row.pid)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        message=message, pid=row.pid, host=row.host)
 
 
 class RunService:
@@ -63,7 +74,8 @@ class RunService:
             row = RunRow(video_id=video_id, method=method, status="running",
                          config=dict(config or {}), device=device, parent_run_id=parent_run_id,
                          keyframes=dict(keyframes or {}), pid=pid if pid is not None
-                         else os.getpid(), timings={}, metrics={}, message="")
+                         else os.getpid(), host=this_host(), timings={}, metrics={},
+                         message="")
             session.add(row)
             session.flush()
             return _record(row)
@@ -80,7 +92,11 @@ class RunService:
     def finish(self, run_id: int, status: str, *, message: str = "",
                timings: Mapping[str, Any] | None = None,
                metrics: Mapping[str, Any] | None = None,
-               checkpoint_path: str | None = None) -> RunRecord:
+               checkpoint_path: str | None = None,
+               results: RunResults | None = None) -> RunRecord:
+        """Set a run's final status; with ``results``, its pseudo-labels and per-frame
+        statistics are written in the same transaction, so a kill leaves either a finished run
+        with all its results or a running (then failed) run with none."""
         if status not in RUN_STATUSES or status == "running":
             raise ValidationError(f"a run cannot finish with status {status!r}")
         values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "message": message}
@@ -91,6 +107,10 @@ class RunService:
         if checkpoint_path is not None:
             values["checkpoint_path"] = checkpoint_path
         with self._project.session() as session, session.begin():
+            if results is not None:
+                self._insert_pseudo_labels(session, run_id, results.frames, results.points,
+                                           results.confidence)
+                self._insert_frame_stats(session, run_id, results.frames, results.stats)
             session.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
             row = session.get(RunRow, run_id)
             if row is None:
@@ -125,16 +145,21 @@ class RunService:
         ``latest`` never returns them, so earlier runs keep serving."""
         with self._project.session() as session, session.begin():
             rows = session.scalars(select(RunRow).where(RunRow.status == "running")).all()
-            dead = [row for row in rows if row.pid is None or not _pid_alive(row.pid)]
+            dead = [row for row in rows if _abandoned(row)]
             for row in dead:
                 row.status, row.finished_at = "failed", utcnow()
-                row.message = row.message or "the trainer process ended without finishing"
+                row.message = row.message or ABANDONED_MESSAGE
             return [row.id for row in dead]
 
     # -- pseudo-labels ---------------------------------------------------------------------
     def write_pseudo_labels(self, run_id: int, frames: np.ndarray, points: np.ndarray,
                             confidence: np.ndarray) -> int:
         """Store (or replace) pseudo-labels for ``frames`` of a run in one transaction."""
+        with self._project.session() as session, session.begin():
+            return self._insert_pseudo_labels(session, run_id, frames, points, confidence)
+
+    def _insert_pseudo_labels(self, session: Session, run_id: int, frames: np.ndarray,
+                              points: np.ndarray, confidence: np.ndarray) -> int:
         frames = np.asarray(frames, dtype=np.int64)
         points = np.asarray(points, dtype=np.float32)
         confidence = np.asarray(confidence, dtype=np.float32)
@@ -145,27 +170,27 @@ class RunService:
                                   f"{confidence.shape}")
         bad = ~np.isfinite(points).reshape(n, -1).all(axis=1)
         if bad.any():
-            raise ValidationError(f"run {run_id}: pseudo-label of frame "
-                                  f"{int(frames[np.argmax(bad)])} has NaN or infinite points")
-        with self._project.session() as session, session.begin():
-            run = session.get(RunRow, run_id)
-            if run is None:
-                raise StoreError(f"{self._project.target}: no run with id {run_id}")
-            video_id, frame_count = run.video_id, session.get(VideoRow, run.video_id).frame_count
-            outside = (frames < 0) | (frames >= frame_count)
-            if outside.any():
-                raise ValidationError(f"run {run_id}: frame {int(frames[np.argmax(outside)])} is "
-                                      f"outside video {video_id} (0..{frame_count - 1})")
-            session.execute(delete(PseudoLabelRow).where(
-                PseudoLabelRow.run_id == run_id, PseudoLabelRow.frame.in_(frames.tolist()))
-                if n <= 50_000 else delete(PseudoLabelRow).where(PseudoLabelRow.run_id == run_id))
-            for start in range(0, n, _CHUNK):
-                chunk = slice(start, start + _CHUNK)
-                session.execute(insert(PseudoLabelRow), [
-                    {"run_id": run_id, "video_id": video_id, "frame": int(f),
-                     "points": p.astype(POINTS_DTYPE).tobytes(),
-                     "confidence": c.astype(CONF_DTYPE).tobytes()}
-                    for f, p, c in zip(frames[chunk], points[chunk], confidence[chunk])])
+            raise ValidationError(f"run {run_id}: pseudo-label of "
+                                  f"{frame_label(int(frames[np.argmax(bad)]))} has NaN or "
+                                  "infinite points")
+        run = session.get(RunRow, run_id)
+        if run is None:
+            raise StoreError(f"{self._project.target}: no run with id {run_id}")
+        video_id, frame_count = run.video_id, session.get(VideoRow, run.video_id).frame_count
+        outside = (frames < 0) | (frames >= frame_count)
+        if outside.any():
+            raise ValidationError(f"run {run_id}: {frame_label(int(frames[np.argmax(outside)]))} "
+                                  f"is outside video {video_id} (frames 1..{frame_count})")
+        session.execute(delete(PseudoLabelRow).where(
+            PseudoLabelRow.run_id == run_id, PseudoLabelRow.frame.in_(frames.tolist()))
+            if n <= 50_000 else delete(PseudoLabelRow).where(PseudoLabelRow.run_id == run_id))
+        for start in range(0, n, _CHUNK):
+            chunk = slice(start, start + _CHUNK)
+            session.execute(insert(PseudoLabelRow), [
+                {"run_id": run_id, "video_id": video_id, "frame": int(f),
+                 "points": p.astype(POINTS_DTYPE).tobytes(),
+                 "confidence": c.astype(CONF_DTYPE).tobytes()}
+                for f, p, c in zip(frames[chunk], points[chunk], confidence[chunk])])
         return n
 
     def pseudo_labels(self, run_id: int) -> PseudoLabels:
@@ -187,6 +212,11 @@ class RunService:
     # -- per-frame statistics ----------------------------------------------------------------
     def write_frame_stats(self, run_id: int, frames: np.ndarray,
                           values: Mapping[str, np.ndarray]) -> None:
+        with self._project.session() as session, session.begin():
+            self._insert_frame_stats(session, run_id, frames, values)
+
+    def _insert_frame_stats(self, session: Session, run_id: int, frames: np.ndarray,
+                            values: Mapping[str, np.ndarray]) -> None:
         frames = np.asarray(frames, dtype=np.int64)
         unknown = set(values) - set(STAT_FIELDS)
         if unknown:
@@ -198,18 +228,16 @@ class RunService:
                 raise ValidationError(f"run {run_id}: statistic {name!r} has shape "
                                       f"{column.shape}, frames {frames.shape}")
             column[~np.isfinite(column)] = 0.0
-        with self._project.session() as session, session.begin():
-            run = session.get(RunRow, run_id)
-            if run is None:
-                raise StoreError(f"{self._project.target}: no run with id {run_id}")
-            session.execute(delete(FrameStatsRow).where(FrameStatsRow.run_id == run_id))
-            rows = [{"run_id": run_id, "video_id": run.video_id, "frame": int(f)}
-                    for f in frames]
-            for name, column in columns.items():
-                for row, value in zip(rows, column.tolist()):
-                    row[name] = value
-            for start in range(0, len(rows), _CHUNK):
-                session.execute(insert(FrameStatsRow), rows[start:start + _CHUNK])
+        run = session.get(RunRow, run_id)
+        if run is None:
+            raise StoreError(f"{self._project.target}: no run with id {run_id}")
+        session.execute(delete(FrameStatsRow).where(FrameStatsRow.run_id == run_id))
+        rows = [{"run_id": run_id, "video_id": run.video_id, "frame": int(f)} for f in frames]
+        for name, column in columns.items():
+            for row, value in zip(rows, column.tolist()):
+                row[name] = value
+        for start in range(0, len(rows), _CHUNK):
+            session.execute(insert(FrameStatsRow), rows[start:start + _CHUNK])
 
     def frame_stats(self, run_id: int) -> FrameStats:
         table = FrameStatsRow.__table__

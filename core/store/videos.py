@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
+import numpy as np
+from sqlalchemy import delete, select, update
 
-from core.errors import StoreError
+from core.errors import StoreError, VideoError
 from core.store.models import EditLogRow, VideoRow
 from core.store.records import VideoRecord
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from core.store.project import Project
     from core.video import VideoIndex, VideoInfo
 
+LabelInput = tuple[np.ndarray, np.ndarray | None]
 Progress = Callable[[int, int], None]
 ShouldStop = Callable[[], bool]
 
@@ -27,7 +29,7 @@ def _record(row: VideoRow) -> VideoRecord:
         content_hash=row.content_hash, frame_count=row.frame_count,
         container_frame_count=row.container_frame_count, fps=row.fps, width=row.width,
         height=row.height, index_verified=row.index_verified, seek_exact=row.seek_exact,
-        source_path=row.source_path, added_at=row.added_at)
+        source_path=row.source_path, added_at=row.added_at, sample_hash=row.sample_hash)
 
 
 class VideoService:
@@ -38,10 +40,16 @@ class VideoService:
 
     def add(self, path: str | os.PathLike[str], *, transcode: bool = False,
             name: str | None = None, author: str = "",
-            progress: Progress | None = None, should_stop: ShouldStop | None = None
-            ) -> VideoRecord:
+            progress: Progress | None = None, should_stop: ShouldStop | None = None,
+            labels: Mapping[int, LabelInput] | None = None,
+            check: Callable[[VideoInfo], None] | None = None) -> VideoRecord:
         """Index ``path`` by decoding it once and store it; with ``transcode`` first convert it to
-        an intra-frame MJPG copy in the project's media folder (exact, instant seeks)."""
+        an intra-frame MJPG copy in the project's media folder (exact, instant seeks).
+
+        ``labels`` ({frame: (points, visible)}) are written with the video in one transaction,
+        so a kill never leaves the video without them; ``check`` sees the decoded facts (true
+        frame count, size) first and may raise to refuse the video before anything is written.
+        """
         from core.video import file_hash, probe_video, transcode_and_index
 
         source = Path(path).resolve()
@@ -51,31 +59,53 @@ class VideoService:
             if existing is not None:
                 raise StoreError(f"{source}: already in the project as video {existing.id} "
                                  f"({existing.name})")
-        stored_path = source
-        if transcode:
-            media = self._project.media_folder
-            media.mkdir(parents=True, exist_ok=True)
-            stored_path = _unique_path(media / f"{source.stem}.avi")
+        if not transcode:
+            info, index = probe_video(source, progress=progress, should_stop=should_stop)
+            if check is not None:
+                check(info)
+            return self._insert(info, index, source, name or source.stem, source_path=None,
+                                author=author, labels=labels)
+        media = self._project.media_folder
+        created_media = not media.exists()
+        media.mkdir(parents=True, exist_ok=True)
+        stored_path = _unique_path(media / f"{source.stem}.avi")
+        try:
             info, index = transcode_and_index(source, stored_path, progress=progress,
                                               should_stop=should_stop)
-        else:
-            info, index = probe_video(stored_path, progress=progress, should_stop=should_stop)
-        return self._insert(info, index, stored_path, name or source.stem,
-                            source_path=str(source) if transcode else None, author=author)
+            if check is not None:
+                check(info)
+            return self._insert(info, index, stored_path, name or source.stem,
+                                source_path=str(source), author=author, labels=labels)
+        except BaseException:
+            # a failed transcode leaves neither a half file nor an empty media folder behind
+            stored_path.unlink(missing_ok=True)
+            stored_path.with_name(f"{stored_path.stem}.part{stored_path.suffix}").unlink(
+                missing_ok=True)
+            if created_media and not any(media.iterdir()):
+                media.rmdir()
+            raise
 
     def _insert(self, info: VideoInfo, index: VideoIndex, path: Path, name: str,
-                source_path: str | None, author: str) -> VideoRecord:
+                source_path: str | None, author: str,
+                labels: Mapping[int, LabelInput] | None = None) -> VideoRecord:
+        from core.video import sample_hash
+
         row = VideoRow(
             path=self._portable_path(path), name=name, file_size=path.stat().st_size,
             content_hash=info.content_hash, frame_count=info.frame_count,
             container_frame_count=info.container_frame_count, fps=info.fps, width=info.width,
             height=info.height, index_verified=True, seek_exact=info.seek_exact,
-            frame_index=index.to_bytes(), source_path=source_path)
+            frame_index=index.to_bytes(), source_path=source_path,
+            sample_hash=sample_hash(path))
         with self._project.session() as session, session.begin():
             session.add(row)
             session.flush()
             session.add(EditLogRow(author=author, action="add_video", video_id=row.id,
                                    detail={"path": row.path, "frames": info.frame_count}))
+            if labels:
+                self._project.labels.write_many(session, row.id, labels, source="imported",
+                                                author=author or None,
+                                                action="import_annotations")
             return _record(row)
 
     def _portable_path(self, path: Path) -> str:
@@ -125,6 +155,35 @@ class VideoService:
         """The video file on disk; relative paths are relative to the project folder."""
         path = Path(video.path)
         return path if path.is_absolute() else self._project.folder / path
+
+    def verify_file(self, video_id: int, *, full: bool = False) -> Path:
+        """The video's file, after checking it is still the file that was added; VideoError
+        naming the file when it is missing or its content changed (labels would then sit on
+        other images). The cheap check compares the size and sampled blocks; ``full`` (and the
+        first check of a video added before samples were stored) compares the whole hash."""
+        from core.video import file_hash, sample_hash
+
+        video = self.get(video_id)
+        path = self.resolve_path(video)
+        where = f"video {video.id} ({video.name})"
+        if not path.is_file():
+            raise VideoError(f"{path}: the file of {where} is missing; put it back (or move the "
+                             "project next to it) before exporting or propagating")
+        changed = (f"{path}: this file has changed since it was added as {where}; its "
+                   "labels belong to the old content. Restore the original file, or add the "
+                   "new one as a new video.")
+        if path.stat().st_size != video.file_size:
+            raise VideoError(changed)
+        if video.sample_hash is not None and sample_hash(path) != video.sample_hash:
+            raise VideoError(changed)
+        if full or video.sample_hash is None:
+            if file_hash(path) != video.content_hash:
+                raise VideoError(changed)
+            if video.sample_hash is None:
+                with self._project.session() as session, session.begin():
+                    session.execute(update(VideoRow).where(VideoRow.id == video_id)
+                                    .values(sample_hash=sample_hash(path)))
+        return path
 
     def open_reader(self, video_id: int, cache_frames: int = 96):  # -> core.video.VideoReader
         """A frame-exact reader that reuses the stored index (no second decode pass)."""

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from core.errors import CancelledError, VideoError
+from core.frame_numbers import frame_label
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +161,25 @@ def file_hash(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return _hash_file(_check_path(path), chunk)
 
 
+def sample_hash(path: str | os.PathLike[str], blocks: int = 16, block: int = 1 << 16) -> str:
+    """A cheap identity of a file: sha256 over its size and ``blocks`` evenly spaced blocks
+    (first and last included). Reads about 1 MB whatever the size; a replaced or re-encoded
+    video changes it, while checking a 2 GB file stays instant."""
+    p = _check_path(path)
+    digest = hashlib.sha256()
+    try:
+        size = p.stat().st_size
+        digest.update(size.to_bytes(8, "little"))
+        with open(p, "rb") as fh:
+            last = max(size - block, 0)
+            for offset in dict.fromkeys(last * i // max(blocks - 1, 1) for i in range(blocks)):
+                fh.seek(offset)
+                digest.update(fh.read(block))
+    except OSError as exc:
+        raise VideoError(f"{p}: cannot be read ({exc.strerror or exc})") from None
+    return digest.hexdigest()
+
+
 def _verify_container_seeks(path: Path, backend: str, fps: np.ndarray, fper: _Fingerprinter,
                             checks: int = 6) -> bool:
     """Seek to a few frames whose fingerprint is unique nearby; True when all land exactly."""
@@ -193,15 +213,16 @@ def _decode_pass(path: Path, backend: str, expected: int, progress: Progress | N
     try:
         while True:
             if should_stop is not None and should_stop():
-                raise CancelledError(f"indexing {path} cancelled at frame {len(rows)}")
+                raise CancelledError(f"indexing {path} cancelled at {frame_label(len(rows))}")
             ok, img = cap.read()
             if not ok:
                 break
             if fper is None:
                 fper, ends = _Fingerprinter(*img.shape[:2]), [img, img]
             elif img.shape[:2] != fper.shape:
-                raise VideoError(f"{path}: frame {len(rows)} is {img.shape[1]}x{img.shape[0]},"
-                                 f" frame 0 is {fper.shape[1]}x{fper.shape[0]}")
+                raise VideoError(f"{path}: {frame_label(len(rows))} is "
+                                 f"{img.shape[1]}x{img.shape[0]}, {frame_label(0)} is "
+                                 f"{fper.shape[1]}x{fper.shape[0]}")
             ends[1] = img
             rows.append(fper(img))
             if progress is not None and len(rows) % 16 == 0:

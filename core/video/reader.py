@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from core.errors import VideoError
+from core.frame_numbers import frame_label
 from core.video.index import (
     FORWARD_MAX,
     IDENTIFY_MAX_READS,
@@ -85,7 +86,7 @@ class VideoReader:
         self._fg_idle.set()
         try:
             if not self._matches(self.frame(0), 0):
-                raise VideoError(f"{self._path}: frame 0 does not match the stored index")
+                raise VideoError(f"{self._path}: {frame_label(0)} does not match the stored index")
         except BaseException:
             self.close()
             raise
@@ -231,8 +232,8 @@ class VideoReader:
     def _check_frame(self, i: int) -> int:
         i = operator.index(i)
         if not 0 <= i < self.frame_count:
-            raise VideoError(f"{self._path}: frame {i} is out of range (the video has "
-                             f"{self.frame_count} frames, 0..{self.frame_count - 1})")
+            raise VideoError(f"{self._path}: {frame_label(i)} is out of range (the video has "
+                             f"{self.frame_count} frames, 1..{self.frame_count})")
         return i
 
     @contextmanager
@@ -293,7 +294,8 @@ class VideoReader:
     def _lost(self, i: int) -> np.ndarray:
         at = self._pos
         self._pos = None
-        raise VideoError(f"{self._path}: decoding stopped at frame {at} on the way to frame {i} "
+        raise VideoError(f"{self._path}: decoding stopped at {frame_label(at)} on the way to "
+                         f"{frame_label(i)} "
                          "(was the file truncated since it was indexed?)")
 
     def _matches(self, img: np.ndarray, i: int) -> bool:
@@ -325,7 +327,7 @@ class VideoReader:
         self._pos = 0
         img = self._step_to(i)
         if not self._matches(img, i):
-            raise VideoError(f"{self._path}: frame {i} does not match the stored index "
+            raise VideoError(f"{self._path}: {frame_label(i)} does not match the stored index "
                              "(the file changed since it was indexed)")
         return img
 

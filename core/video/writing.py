@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from core.errors import CancelledError, VideoError
+from core.frame_numbers import frame_label
 from core.video.index import (
     Progress,
     ShouldStop,
@@ -49,7 +50,7 @@ def write_video(path: str | os.PathLike[str], frames: Iterable[np.ndarray], fps:
         for frame in frames:
             a = np.asarray(frame)
             if a.dtype != np.uint8 or a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] != 3):
-                raise VideoError(f"{p}: frame {n} must be uint8 (H,W) or (H,W,3), "
+                raise VideoError(f"{p}: {frame_label(n)} must be uint8 (H,W) or (H,W,3), "
                                  f"got {a.dtype} {a.shape}")
             if a.ndim == 2:
                 a = cv2.cvtColor(a, cv2.COLOR_GRAY2BGR)
@@ -57,7 +58,7 @@ def write_video(path: str | os.PathLike[str], frames: Iterable[np.ndarray], fps:
                 size = (a.shape[1], a.shape[0])
                 writer = _open_writer(p, fourcc, fps, size, quality)
             elif (a.shape[1], a.shape[0]) != size:
-                raise VideoError(f"{p}: frame {n} is {a.shape[1]}x{a.shape[0]}, "
+                raise VideoError(f"{p}: {frame_label(n)} is {a.shape[1]}x{a.shape[0]}, "
                                  f"frame 0 is {size[0]}x{size[1]}")
             writer.write(np.ascontiguousarray(a))
             n += 1
@@ -88,7 +89,7 @@ def transcode_and_index(src: str | os.PathLike[str], dst: str | os.PathLike[str]
         count = 0
         while True:
             if should_stop is not None and should_stop():
-                raise CancelledError(f"transcoding {s} cancelled at frame {count}")
+                raise CancelledError(f"transcoding {s} cancelled at {frame_label(count)}")
             ok, img = cap.read()
             if not ok:
                 if count == 0:

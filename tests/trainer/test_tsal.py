@@ -252,3 +252,15 @@ def test_sct_spread_by_hand_and_self_distillation_runs(clip: dict) -> None:
     sd = result["teacher+sd"]
     assert np.all(np.isfinite(sd.points)) and sd.points.shape == (clip["n"], 68, 2)
     assert not np.array_equal(sd.points, result["teacher"].points)
+
+
+def test_a_damaged_checkpoint_is_set_aside_and_training_goes_on_cold(tmp_path, caplog):
+    from trainer.tsal import checkpoint
+
+    path = tmp_path / "latest.pt"
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    with caplog.at_level("WARNING"):
+        assert checkpoint.load_or_set_aside(path) is None
+    assert not path.exists() and (tmp_path / "latest.pt.corrupt").is_file()
+    assert "latest.pt: not a readable TSAL checkpoint" in caplog.text
+    assert checkpoint.load_or_set_aside(path) is None  # nothing there now: a cold start

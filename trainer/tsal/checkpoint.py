@@ -10,7 +10,9 @@ They hold tensors, numbers and strings only and are loaded with ``weights_only=T
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import pickle
 from collections.abc import Mapping
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -21,6 +23,8 @@ import torch
 
 from core.errors import ValidationError
 from trainer.tsal.config import TSALConfig
+
+logger = logging.getLogger(__name__)
 
 FORMAT = "faceprop-tsal-checkpoint"
 VERSION = 1
@@ -53,7 +57,7 @@ def load(path: Path) -> dict[str, Any]:
     """A checkpoint written by :func:`save`; ValidationError naming the file if it is not one."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError) as exc:
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
         raise ValidationError(f"{path}: not a readable TSAL checkpoint ({exc})") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValidationError(f"{path}: not a TSAL checkpoint")
@@ -61,6 +65,25 @@ def load(path: Path) -> dict[str, Any]:
         raise ValidationError(f"{path}: checkpoint format {payload['version']} is newer than this "
                               f"FaceProp understands ({VERSION})")
     return payload
+
+
+def load_or_set_aside(path: Path) -> dict[str, Any] | None:
+    """A checkpoint for a warm start or resume, or None when there is none usable: a damaged
+    file is renamed to ``*.corrupt`` (kept for inspection) and the job trains cold, with a
+    warning naming the file, instead of failing."""
+    if not path.exists():
+        return None
+    try:
+        return load(path)
+    except ValidationError as exc:
+        aside = path.with_name(path.name + ".corrupt")
+        n = 1
+        while aside.exists():
+            n += 1
+            aside = path.with_name(f"{path.name}.corrupt-{n}")
+        os.replace(path, aside)
+        logger.warning("%s; moved aside to %s, training without it", exc, aside.name)
+        return None
 
 
 def config_of(payload: Mapping[str, Any]) -> TSALConfig:
