@@ -53,8 +53,8 @@ def run_command(argv) -> int:  # argv: Sequence[str]
     from sqlalchemy.exc import DatabaseError
 
     from cli.reporting import Reporter
-    from cli.safety import OutputGuard, describe_unexpected
-    from core.errors import CancelledError, FacePropError
+    from cli.safety import OutputGuard
+    from core.errors import CancelledError, FacePropError, describe_unexpected
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -30,6 +30,7 @@ from app.compat import install_refcount_guard, top_up_singleton_refs
 from app.detect import DetectController
 from app.dialogs import ExportDialog
 from app.editing import EditController
+from app.error_hook import install_error_hook
 from app.frame_view import FrameView
 from app.jobs import add_videos_job, export_300vw_job, import_300vw_job
 from app.playback import FrameController
@@ -455,6 +456,7 @@ def run_gui(project: str | None = None, demo: bool = False) -> int:
     app.setOrganizationName("FaceProp")
     app.setApplicationName("FaceProp")
     window = MainWindow()
+    install_error_hook(window, lambda: getattr(window.session.project, "target", None))
     if demo:
         from app.demo import create_demo_project
 

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from core.progress import EtaEstimator
+
 
 class Reporter:
     """Reports progress and results of one CLI command."""
@@ -55,13 +57,17 @@ class Reporter:
 
     def progress(self, task: str) -> Callable[..., None]:
         """A ``progress(step, total, phase=None, losses=None)`` callback for one task; a
-        trainer names its current phase and latest losses, which JSON lines carry along."""
+        trainer names its current phase and latest losses, which JSON lines carry along. The
+        ETA comes from the current phase's smoothed rate (:class:`core.progress.EtaEstimator`);
+        a terminal shows the finished line once, however often the last step is reported."""
         self._started.setdefault(task, time.monotonic())
+        estimator = EtaEstimator()
+        finished = False
 
         def report(step: int, total: int, phase: str | None = None,
                    losses: dict[str, float] | None = None) -> None:
-            elapsed = time.monotonic() - self._started[task]
-            eta = elapsed / step * (total - step) if step and total else None
+            nonlocal finished
+            eta = estimator.update(step, total, phase or task)
             if self.as_json:
                 fields: dict[str, Any] = {"task": task, "phase": phase or task, "step": step,
                                           "total": total,
@@ -71,9 +77,13 @@ class Reporter:
                 self.event("progress", **fields)
                 return
             now = time.monotonic()
-            if step < total and now - self._last_draw < 0.1:
+            done = step >= total
+            skip = finished if done else now - self._last_draw < 0.1  # the last line once
+            finished = done
+            if skip:
                 return
             self._last_draw = now
+            elapsed = now - self._started[task]
             if not self.err.isatty():
                 if step >= total:
                     self.err.write(f"{task}: {step}/{total} done in {elapsed:.1f}s\n")

@@ -2,16 +2,13 @@
 
 ``OutputGuard`` stands in for stdout: when the reader goes away (``--json ... | head``) it
 swallows further output and asks the command to stop at its next clean point, as Ctrl-C does,
-instead of raising BrokenPipeError out of a progress callback mid-write. ``describe_unexpected``
-turns an error no layer anticipated into one line that names the file, so a person never reads a
-traceback.
+instead of raising BrokenPipeError out of a progress callback mid-write.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Any, TextIO
 
 
@@ -69,24 +66,3 @@ class OutputGuard:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
-
-
-def describe_unexpected(exc: BaseException, project: str | None) -> str:
-    """One line for an error that reached the top: the file or project it concerns first."""
-    from sqlalchemy.exc import DatabaseError
-
-    from core.store.opening import corruption_message, is_corruption
-
-    if isinstance(exc, DatabaseError):
-        target = project or "the project"
-        if is_corruption(exc):
-            path = Path(project) if project and "://" not in project else None
-            return corruption_message(target, path.resolve() if path else None, exc)
-        return f"{target}: the database refused the operation ({exc.orig or exc})"
-    if isinstance(exc, MemoryError):
-        return "out of memory; close other programs or process fewer frames at once"
-    if isinstance(exc, OSError):
-        where = exc.filename or project or "a file"
-        return f"{where}: {exc.strerror or exc}"
-    return (f"unexpected {type(exc).__name__}: {exc}. This is a bug in FaceProp; rerun with "
-            "--verbose to see the details and please report it")

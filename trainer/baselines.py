@@ -74,6 +74,13 @@ class _Ticker:
         if self._progress is not None:
             self._progress(min(self.done, self.total), self.total)
 
+    def finish(self) -> None:
+        """Report ``total/total`` unless the last report already did."""
+        if self.done < self.total:
+            self.done = self.total
+            if self._progress is not None:
+                self._progress(self.total, self.total)
+
 
 def _check_keyframes(n_frames: int, keyframes: Mapping[int, np.ndarray] | None
                      ) -> dict[int, np.ndarray]:
@@ -338,7 +345,7 @@ def flow_track(frame: FrameSource, n_frames: int, keyframes: Mapping[int, np.nda
         confidence[last + 1:] = _confidence(error[1:], scale)
     for k, pts in keys.items():
         points[k], confidence[k] = pts, 1.0
-    ticker(ticker.total - ticker.done)
+    ticker.finish()
     return Propagation(points, confidence, "flow" if method == "lk" else "flow_dis")
 
 

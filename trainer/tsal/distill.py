@@ -11,7 +11,8 @@ jitters less.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -20,6 +21,24 @@ from core.geometry import apply_affine, compose_affine
 from trainer.tsal import data, losses
 from trainer.tsal.config import TSALConfig
 from trainer.tsal.models import LandmarkNet, decode, mixed_precision
+
+#: Frames per batch when the previous model labels every frame for the next iteration.
+TARGET_BATCH = 64
+#: ``tick(losses)`` once per unit of work: a gradient step (with its losses) or a batch of
+#: target frames (None).
+Tick = Callable[[Mapping[str, float] | None], None]
+
+
+def iteration_steps(cfg: TSALConfig) -> int:
+    """Gradient steps of one self-distillation iteration."""
+    return max(1, round(cfg.steps * cfg.sd_fraction))
+
+
+def distill_units(cfg: TSALConfig, n_frames: int) -> int:
+    """How many times :func:`self_distill` ticks on a video of ``n_frames`` frames: per
+    iteration, one batch of targets per TARGET_BATCH frames and one gradient step per step."""
+    per_iteration = math.ceil(n_frames / TARGET_BATCH) + iteration_steps(cfg)
+    return cfg.self_distill * per_iteration if cfg.self_distill > 0 else 0
 
 
 def elt_transform(rng: np.random.Generator, cfg: TSALConfig) -> np.ndarray:
@@ -39,7 +58,8 @@ def spread(points: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def crop_points(model: LandmarkNet, frames: data.GrayFrames, affines: np.ndarray,
-                cfg: TSALConfig, device: torch.device, batch: int = 64) -> np.ndarray:
+                cfg: TSALConfig, device: torch.device, batch: int = TARGET_BATCH,
+                tick: Tick | None = None) -> np.ndarray:
     """The model's points p = γ·pM + (1−γ)·pC in crop pixels for every frame's aligned crop."""
     model.eval()
     out = []
@@ -49,19 +69,21 @@ def crop_points(model: LandmarkNet, frames: data.GrayFrames, affines: np.ndarray
         with mixed_precision(device, cfg.bf16):
             d = decode(model(crops), cfg.crop)
         out.append((cfg.gamma * d.pm + (1 - cfg.gamma) * d.pc).float().cpu().numpy())
+        if tick is not None:
+            tick(None)
     return np.concatenate(out)
 
 
 def self_distill(model: LandmarkNet, sampler: data.Sampler, affines: np.ndarray, cfg: TSALConfig,
-                 device: torch.device, tick: Callable[[dict[str, float]], None] | None = None
-                 ) -> LandmarkNet:
-    """``cfg.self_distill`` iterations of self-distillation starting from ``model``."""
+                 device: torch.device, tick: Tick | None = None) -> LandmarkNet:
+    """``cfg.self_distill`` iterations of self-distillation starting from ``model``;
+    ``tick`` is called :func:`distill_units` times."""
     frames, rng = sampler.frames, sampler.rng
-    steps = max(1, round(cfg.steps * cfg.sd_fraction))
+    steps = iteration_steps(cfg)
     batch = cfg.batch_labelled
     previous = model
     for iteration in range(1, cfg.self_distill + 1):
-        targets_all = crop_points(previous, frames, affines, cfg, device)
+        targets_all = crop_points(previous, frames, affines, cfg, device, tick=tick)
         student = copy.deepcopy(previous).to(device)
         opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr * 0.3,
                                 weight_decay=cfg.weight_decay)

@@ -7,14 +7,15 @@ frame with both and returns every source as a :class:`Propagation`: "flow" (the 
 "student", "teacher" (p = γ·pM + (1−γ)·pC), "teacher+sd" (after self-distillation, when
 configured) and "final" (the best network fused with the flow track by estimated error, then
 smoothed in time with keyframes pinned). A stop request ends training at a clean point, saves a
-resumable checkpoint and still returns results (``info["stopped"]``). Results are cached per
-(video, keyframes, config) so the benchmark's several methods share one training run.
+resumable checkpoint and still returns results (``info["stopped"]``). Progress goes against a
+total planned before training and ends at total/total (:mod:`trainer.tsal.progress`). Results
+are cached per (video, keyframes, config) so the benchmark's several methods share one training
+run.
 """
 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import logging
 import math
 import time
@@ -34,14 +35,12 @@ from core.landmarks import inter_ocular_distance
 from trainer.baselines import Propagation, _check_keyframes, flow_track
 from trainer.tsal import checkpoint, data, fusion
 from trainer.tsal.config import TSALConfig
-from trainer.tsal.distill import self_distill
+from trainer.tsal.distill import distill_units, self_distill
 from trainer.tsal.loop import Trainer
 from trainer.tsal.models import LandmarkNet, decode, mixed_precision
+from trainer.tsal.progress import JobProgress, ProgressFn, StopFn
 
 logger = logging.getLogger(__name__)
-
-ProgressFn = Callable[..., None]  # progress(step, total, phase=..., losses=...)
-StopFn = Callable[[], bool]
 
 CACHE_SIZE = 4
 PREDICT_BATCH = 64
@@ -104,41 +103,6 @@ def _cache_key(frames: data.GrayFrames, keys: dict[int, np.ndarray], cfg: TSALCo
     return (frames.n, digest.hexdigest(), checkpoint.keyframes_digest(keys), cfg)
 
 
-class _Progress:
-    """One (step, total) stream over the job's phases, with the phase name and latest losses."""
-
-    def __init__(self, total: int, progress: ProgressFn | None, should_stop: StopFn | None):
-        self.total, self._progress, self._stop = max(total, 1), progress, should_stop
-        self._detailed = progress is not None and _takes_details(progress)
-
-    def stop_requested(self) -> bool:
-        return self._stop is not None and bool(self._stop())
-
-    def __call__(self, done: int, phase: str, losses: Mapping[str, float] | None = None) -> None:
-        if self._progress is None:
-            return
-        step = int(min(max(done, 0), self.total))
-        if not self._detailed:
-            self._progress(step, self.total)
-            return
-        info: dict[str, Any] = {"phase": phase}
-        if losses:
-            info["losses"] = {k: round(float(v), 4) for k, v in losses.items()}
-        self._progress(step, self.total, **info)
-
-
-def _takes_details(callback: Callable[..., None]) -> bool:
-    """Whether a progress callback accepts ``phase=`` and ``losses=`` (plain ones get two
-    positional numbers)."""
-    try:
-        params = inspect.signature(callback).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    names = {p.name for p in params}
-    return (any(p.kind is p.VAR_KEYWORD for p in params)
-            or {"phase", "losses"} <= names)
-
-
 @torch.no_grad()
 def predict(model: LandmarkNet, frames: data.GrayFrames, affines: np.ndarray, cfg: TSALConfig,
             device: torch.device, tick: Callable[[int], None] | None = None
@@ -179,7 +143,7 @@ class _Checkpoints:
 
     def read(self, name: str) -> dict[str, Any] | None:
         path = self.path(name)
-        return checkpoint.load(path) if path is not None and path.exists() else None
+        return checkpoint.load_or_set_aside(path) if path is not None else None
 
     def write(self, name: str, trainer: Trainer, cfg: TSALConfig, **meta: Any) -> str | None:
         path = self.path(name)
@@ -219,10 +183,12 @@ def _training_plan(cfg: TSALConfig, options: RunOptions, store: _Checkpoints, di
     return cfg, None, "cold"
 
 
-def _train(trainer: Trainer, sampler: data.Sampler, cfg: TSALConfig, bar: _Progress,
-           offset: int) -> bool:
-    """Train until ``cfg.steps`` or a stop request (returns True when stopped). A CUDA
-    out-of-memory halves the batch and retries, down to MIN_BATCH."""
+def _train(trainer: Trainer, sampler: data.Sampler, cfg: TSALConfig, bar: JobProgress
+           ) -> bool:
+    """Train until ``cfg.steps`` or a stop request (returns True when stopped), reporting the
+    steps done in this run. A CUDA out-of-memory halves the batch and retries (the same step),
+    down to MIN_BATCH."""
+    first = trainer.step_count  # after a resume, the steps done before the stop
     while trainer.step_count < cfg.steps:
         if bar.stop_requested():
             return True
@@ -242,7 +208,7 @@ def _train(trainer: Trainer, sampler: data.Sampler, cfg: TSALConfig, bar: _Progr
             continue
         step = trainer.step_count
         if step % REPORT_EVERY == 0 or step == cfg.steps:
-            bar(offset + step, "train", losses)
+            bar("train", step - first, losses)
     return False
 
 
@@ -260,20 +226,24 @@ def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[in
     cache_key = _cache_key(frames, keys, cfg)
     if cache_key in _CACHE and not options.resume and options.checkpoint_dir is None:
         _CACHE.move_to_end(cache_key)
+        JobProgress({"cached": 1}, progress).finish()
         return _CACHE[cache_key]
     device = select_device(options.device)
     if device.type == "cpu":
         torch.set_num_threads(cfg.threads)
     digest = checkpoint.keyframes_digest(keys)
     train_cfg, start_state, start = _training_plan(cfg, options, store, digest)
-    sd_steps = (max(1, round(cfg.steps * cfg.sd_fraction)) * cfg.self_distill
-                if cfg.self_distill else 0)
-    bar = _Progress(n + train_cfg.steps + sd_steps + n, progress, should_stop)
+    done_before = int(start_state["step"]) if start == "resume" else 0
+    batches = math.ceil(n / PREDICT_BATCH)
+    n_models = 1 + int(train_cfg.use_semi) + int(cfg.self_distill > 0)
+    bar = JobProgress({"flow": n, "train": train_cfg.steps - done_before,
+                       "distill": distill_units(cfg, n), "predict": n_models * batches},
+                      progress, should_stop)
     logger.info("TSAL on %s: %d frames, %d keyframes, %d steps (%s start)",
                 device_name(device), n, len(keys), train_cfg.steps, start)
     t0 = time.perf_counter()
     prior = flow_track(frames.bgr, n, keys, method=cfg.flow,
-                       progress=lambda s, t: bar(int(n * s / max(t, 1)), "flow"),
+                       progress=lambda s, t: bar("flow", n * s // max(t, 1)),
                        should_stop=should_stop)
     affines = data.align_affines(prior.points, cfg.crop, cfg.margin)
     t1 = time.perf_counter()
@@ -284,8 +254,10 @@ def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[in
         trainer.load_state(start_state, weights_only=start != "resume")
         if start == "resume" and "numpy_rng" in start_state:
             rng.bit_generator.state = start_state["numpy_rng"]
-    stopped = _train(trainer, sampler, train_cfg, bar, n)
-    if stopped:
+    stopped = _train(trainer, sampler, train_cfg, bar)
+    if stopped:  # what is left: predicting with the networks as they are
+        bar.replan(train=trainer.step_count - done_before, distill=0,
+                   predict=(n_models - int(cfg.self_distill > 0)) * batches)
         saved = store.write(checkpoint.RESUME, trainer, train_cfg, keyframes=digest,
                             numpy_rng=rng.bit_generator.state)
     else:
@@ -299,18 +271,18 @@ def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[in
         base = models.get("teacher", trainer.student)
         models["teacher+sd"] = self_distill(
             base, sampler, affines, cfg, device,
-            tick=_counter(bar, n + train_cfg.steps, "distill"))
-    offset = n + train_cfg.steps + sd_steps
+            tick=_counter(bar, "distill"))
     preds = {name: predict(model, frames, affines, cfg, device,
-                           tick=lambda i: bar(offset + i, "predict"))
-             for name, model in models.items()}
+                           tick=lambda i, k=k: bar("predict",
+                                                   k * batches + math.ceil(i / PREDICT_BATCH)))
+             for k, (name, model) in enumerate(models.items())}
     result = _sources(preds, prior, keys, cfg, options)
     info = {"device": device_name(device), "stopped": stopped, "start": start,
             "checkpoint": saved, "steps": trainer.step_count,
             "timings": {"flow_s": round(t1 - t0, 2), "train_s": round(t2 - t1, 2),
                         "predict_s": round(time.perf_counter() - t2, 2)}}
     result = {name: replace(p, info=info) for name, p in result.items()}
-    bar(bar.total, "done")
+    bar.finish()
     logger.info("TSAL %s: %s", "stopped" if stopped else "done", info["timings"])
     LAST_RAW.clear()
     LAST_RAW.update(preds)
@@ -321,13 +293,17 @@ def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[in
     return result
 
 
-def _counter(bar: _Progress, offset: int, phase: str) -> Callable[[dict[str, float]], None]:
-    state = {"done": 0}
+def _counter(bar: JobProgress, phase: str) -> Callable[[Mapping[str, float] | None], None]:
+    """A per-unit ``tick(losses)`` reporting every REPORT_EVERY units and the phase's last one
+    with the latest losses."""
+    state: dict[str, Any] = {"done": 0, "losses": None}
+    planned = bar.plan[phase]
 
-    def tick(losses: dict[str, float]) -> None:
+    def tick(losses: Mapping[str, float] | None) -> None:
         state["done"] += 1
-        if state["done"] % REPORT_EVERY == 0:
-            bar(offset + state["done"], phase, losses)
+        state["losses"] = losses or state["losses"]
+        if state["done"] % REPORT_EVERY == 0 or state["done"] == planned:
+            bar(phase, state["done"], state["losses"])
 
     return tick
 

@@ -1,0 +1,138 @@
+"""The progress a real (tiny) propagation reports: monotone steps against a total known before
+training, ending exactly at total/total, for TSAL (cold, stopped, resumed, warm-started with
+self-distillation) and for the baselines."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from core.formats.vw300 import import_300vw
+from core.store import Project
+from core.synthetic.clip import make_clip
+from main import run_command
+from trainer import jobs
+from trainer.tsal import PRESETS, clear_cache
+from trainer.tsal.propagate import PREDICT_BATCH
+
+TINY = replace(PRESETS["fast"], crop=48, width=8, steps=6, batch_labelled=4, clips_per_step=1,
+               clip_len=3, lr=4e-3)
+FRAMES = 20
+
+
+@pytest.fixture(scope="module")
+def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("stream_clip") / "clip"
+    make_clip(out, frames=FRAMES, stride=10, difficulty="easy", seed=4, size=(200, 150))
+    return out
+
+
+@pytest.fixture
+def project_path(tmp_path: Path, clip_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setitem(PRESETS, "fast", TINY)
+    clear_cache()
+    path = tmp_path / "p.faceprop.sqlite"
+    with Project.create_or_open(path) as project:
+        import_300vw(project, clip_dir)
+    return path
+
+
+class Recorder:
+    """A progress callback that keeps every (step, total, phase) it is given."""
+
+    def __init__(self, stop_after_train_reports: int | None = None) -> None:
+        self.events: list[tuple[int, int, str | None]] = []
+        self._stop_after = stop_after_train_reports
+
+    def __call__(self, step: int, total: int, phase: str | None = None, losses=None) -> None:
+        self.events.append((step, total, phase))
+
+    def should_stop(self) -> bool:
+        trained = sum(phase == "train" for _, _, phase in self.events)
+        return self._stop_after is not None and trained >= self._stop_after
+
+
+def assert_ends_at_total(events: list[tuple[int, int, str | None]], *,
+                         constant_total: bool = True) -> None:
+    steps = [step for step, _, _ in events]
+    totals = [total for _, total, _ in events]
+    assert events, "no progress reported"
+    assert all(b >= a for a, b in pairwise(steps)), steps
+    assert all(0 <= step <= total for step, total, _ in events)
+    if constant_total:
+        assert len(set(totals)) == 1, totals
+    assert steps[-1] == totals[-1]
+    assert events.count(events[-1]) == 1  # the end is reported once
+
+
+def phases(events: list[tuple[int, int, str | None]]) -> list[str | None]:
+    """The phases in the order they report, each once."""
+    seen: list[str | None] = []
+    for _, _, phase in events:
+        if not seen or seen[-1] != phase:
+            seen.append(phase)
+    return seen
+
+
+def test_cli_events_of_a_tsal_run_are_monotone_and_end_at_total(project_path, capsys) -> None:
+    assert run_command(["--json", "propagate", "--project", str(project_path)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+             if line.startswith("{")]
+    progress = [e for e in lines if e["event"] == "progress"]
+    events = [(e["step"], e["total"], e["phase"]) for e in progress]
+    assert_ends_at_total(events)
+    batches = math.ceil(FRAMES / PREDICT_BATCH)
+    assert events[-1][1] == FRAMES + TINY.steps + 2 * batches  # flow, train, predict x2
+    assert phases(events) == ["flow", "train", "predict"]
+    assert progress[-1]["eta_s"] == 0.0
+    assert all(e["eta_s"] is None or e["eta_s"] >= 0 for e in progress)
+
+
+def test_stopped_resumed_and_warm_started_runs_end_at_total(project_path) -> None:
+    batches = math.ceil(FRAMES / PREDICT_BATCH)
+    with Project.open(project_path) as project:
+        # stopped: the plan shrinks once to what the job then does, and the stream ends there
+        stopping = Recorder(stop_after_train_reports=1)
+        stopped = jobs.propagate_video(project, 1, "final", progress=stopping,
+                                       should_stop=stopping.should_stop)
+        assert stopped.status == "stopped"
+        assert_ends_at_total(stopping.events, constant_total=False)
+        totals = [total for _, total, _ in stopping.events]
+        assert len(set(totals)) == 2 and totals[0] > totals[-1]
+        trained = stopped.metrics["steps"]
+        assert totals[-1] == FRAMES + trained + 2 * batches
+
+        # resumed: only the steps still to train are planned
+        clear_cache()
+        resuming = Recorder()
+        resumed = jobs.propagate_video(project, 1, "final", progress=resuming, resume=True)
+        assert resumed.metrics == {"start": "resume", "steps": TINY.steps}
+        assert_ends_at_total(resuming.events)
+        assert resuming.events[-1][1] == FRAMES + (TINY.steps - trained) + 2 * batches
+
+        # warm start with self-distillation: a fraction of the steps, distillation, 3 networks
+        project.labels.set(1, 5, project.runs.pseudo_labels(resumed.id).points[5] + 0.5)
+        clear_cache()
+        warming = Recorder()
+        warm = jobs.propagate_video(project, 1, "teacher+sd", progress=warming)
+        assert warm.metrics["start"] == "warm"
+    assert_ends_at_total(warming.events)
+    assert phases(warming.events) == ["flow", "train", "distill", "predict"]
+    warm_steps = math.ceil(TINY.steps * TINY.warm_fraction)
+    sd_steps = max(1, round(TINY.steps * TINY.sd_fraction))
+    assert warming.events[-1][1] == (FRAMES + warm_steps + 2 * (batches + sd_steps)
+                                     + 3 * batches)
+
+
+@pytest.mark.parametrize("method", ["interpolation", "flow", "flow_dis"])
+def test_baseline_streams_are_monotone_and_end_at_total(project_path, method) -> None:
+    recorder = Recorder()
+    with Project.open(project_path) as project:
+        run = jobs.propagate_video(project, 1, method, progress=recorder)
+    assert run.status == "done"
+    assert_ends_at_total(recorder.events)
