@@ -54,7 +54,8 @@ def run_command(argv) -> int:  # argv: Sequence[str]
 
     from cli.reporting import Reporter
     from cli.safety import OutputGuard
-    from core.errors import CancelledError, FacePropError, describe_unexpected
+    from core.error_messages import describe_unexpected
+    from core.errors import CancelledError, FacePropError
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -12,7 +12,8 @@ from types import TracebackType
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from core.errors import FacePropError, describe_unexpected
+from core.error_messages import describe_unexpected
+from core.errors import FacePropError
 
 logger = logging.getLogger(__name__)
 

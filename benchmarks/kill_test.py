@@ -63,9 +63,10 @@ def command(operation: str, project: Path, clips: list[Path], export: Path,
     base = [sys.executable, str(ROOT / "main.py")]
     if operation == "import":
         return [*base, "import-300vw", str(rng.choice(clips)), "--project", str(project)]
-    if operation.startswith("propagate"):
+    if operation.startswith("propagate"):  # one video: a kill lands at any phase of a job
         method = operation.split("-", 1)[1]
-        return [*base, "propagate", "--project", str(project), "--method", method]
+        return [*base, "propagate", "--project", str(project), "--method", method, "--video",
+                str(rng.randint(1, len(clips)))]
     if operation == "export-force":  # every frame, pseudo-labels included, over the last export
         return [*base, "export-300vw", str(export), "--project", str(project), "--force"]
     return [*base, "export-300vw", str(export), "--project", str(project), "--labelled-only"]
@@ -127,6 +128,11 @@ def calibrate(operations, project, clips, export, rng) -> dict[str, float]:
         subprocess.run(command(operation, project, clips, export, rng), check=True,
                        capture_output=True, timeout=1800)
         durations[operation] = time.perf_counter() - started
+        if operation.startswith("propagate"):  # every video gets a finished run to export
+            for video in range(1, len(clips) + 1):
+                subprocess.run([sys.executable, str(ROOT / "main.py"), "propagate", "--project",
+                                str(project), "--method", "flow", "--video", str(video)],
+                               check=True, capture_output=True, timeout=600)
     return durations
 
 

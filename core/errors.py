@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 
 class FacePropError(Exception):
     """Base of every error the user should see as a clear message rather than a traceback."""
@@ -27,26 +25,3 @@ class ValidationError(FacePropError):
 
 class CancelledError(FacePropError):
     """Long work stopped because the caller asked it to."""
-
-
-def describe_unexpected(exc: BaseException, project: str | None,
-                        details: str = "rerun with --verbose to see the details") -> str:
-    """One line for an error no layer anticipated, so a person never reads a traceback: the
-    file or project it concerns first, then what happened."""
-    from sqlalchemy.exc import DatabaseError
-
-    from core.store.opening import corruption_message, is_corruption
-
-    if isinstance(exc, DatabaseError):
-        target = project or "the project"
-        if is_corruption(exc):
-            path = Path(project) if project and "://" not in project else None
-            return corruption_message(target, path.resolve() if path else None, exc)
-        return f"{target}: the database refused the operation ({exc.orig or exc})"
-    if isinstance(exc, MemoryError):
-        return "out of memory; close other programs or process fewer frames at once"
-    if isinstance(exc, OSError):
-        where = exc.filename or project or "a file"
-        return f"{where}: {exc.strerror or exc}"
-    return (f"unexpected {type(exc).__name__}: {exc}. This is a bug in FaceProp; {details} "
-            "and please report it")
