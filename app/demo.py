@@ -1,6 +1,6 @@
 """The demo project: a synthetic 300VW clip with a few keyframes, imported into a new project.
 
-Uses ``core.synthetic.make_clip`` when it exists; otherwise draws a simple moving face itself
+Uses ``evaluation.synthetic.make_clip`` when it exists; otherwise draws a simple moving face itself
 (also the small fixture clip the GUI tests use).
 """
 
@@ -86,7 +86,7 @@ def write_fixture_clip(out_dir: str | Path, frames: int = 30, stride: int = 10,
 def make_demo_clip(out_dir: Path, frames: int = 120, stride: int = 15,
                    size: tuple[int, int] = (640, 480)) -> Path:
     try:
-        from core.synthetic import make_clip  # type: ignore[attr-defined]
+        from evaluation.synthetic import make_clip  # type: ignore[attr-defined]
     except ImportError:
         make_clip = None
     if make_clip is not None:
@@ -96,7 +96,7 @@ def make_demo_clip(out_dir: Path, frames: int = 120, stride: int = 15,
             if (folder / "annot").is_dir():
                 return folder
         except Exception:  # the synthetic package is optional here: fall back, but say so
-            logger.exception("core.synthetic.make_clip failed; drawing a simple demo face")
+            logger.exception("evaluation.synthetic.make_clip failed; drawing a simple demo face")
     return write_fixture_clip(out_dir, frames=frames, stride=stride, size=size)
 
 

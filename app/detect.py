@@ -1,7 +1,7 @@
 """The "Detect" action: pre-label the current frame with dlib's iBUG-68 predictor (optional).
 
-dlib is an optional extra: ``trainer.baselines`` (no torch) is imported only when asked, and it
-imports dlib itself lazily. The detection runs in a ``JobWorker`` (loading the model and the HOG
+dlib is an optional extra: ``core.propagation`` is imported only when asked, and it imports dlib
+itself lazily. The detection runs in a ``JobWorker`` (loading the model and the HOG
 detector take far longer than 50 ms); its result becomes one undoable ``DetectCommand``.
 """
 
@@ -28,10 +28,10 @@ RunJob = Callable[..., JobWorker | None]  # MainWindow.run_job(title, job, refre
 
 
 def dlib_status() -> tuple[bool, str]:
-    """(usable, why not) for dlib and its 68-point model, asked of ``trainer.baselines``."""
-    from trainer import baselines
+    """(usable, why not) for dlib and its 68-point model, asked of ``core.propagation``."""
+    from core import propagation
 
-    return baselines.dlib_available()
+    return propagation.dlib_available()
 
 
 @dataclass(frozen=True)
@@ -45,14 +45,14 @@ class Detection:
 def detect_job(video_id: int, frame: int) -> Job:
     """A job that decodes one frame with its own reader and runs dlib on it."""
     def job(project: Project, progress: Progress, should_stop: ShouldStop) -> Detection:
-        from trainer import baselines
+        from core import propagation
 
         reader = project.videos.open_reader(video_id, cache_frames=1)
         try:
             image = reader.frame(frame)
         finally:
             reader.close()
-        result = baselines.dlib_detect(lambda _i: image, 1, progress=progress,
+        result = propagation.dlib_detect(lambda _i: image, 1, progress=progress,
                                        should_stop=should_stop)
         return Detection(video_id, frame, np.asarray(result.points[0], dtype=np.float32),
                          float(result.confidence[0].mean()))

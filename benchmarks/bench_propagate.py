@@ -28,9 +28,9 @@ from benchmarks.reporting import emit
 from core import metrics
 from core.formats.vw300 import import_300vw
 from core.store import Project
-from core.synthetic.clip import make_clip
-from core.synthetic.face import load_face
-from trainer.bench import read_ground_truth
+from evaluation.bench import read_ground_truth
+from evaluation.synthetic.clip import make_clip
+from evaluation.synthetic.face import load_face
 from trainer.jobs import propagate_video
 
 

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.reporting import emit
 from core import metrics
+from core.propagation import dlib_available, dlib_detect
 from core.store import Project
-from trainer.baselines import dlib_available, dlib_detect
 from trainer.jobs import propagate_video
 
 

@@ -82,7 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _make_clips(args: argparse.Namespace, out: Path, reporter: Reporter) -> list:
-    from core.synthetic import make_clips
+    from evaluation.synthetic import make_clips
 
     count = args.count if args.count is not None else (None if args.faces else 3)
     return make_clips(out, args.faces, count=count, frames=args.frames, stride=args.stride,
@@ -101,7 +101,7 @@ def synth(args: argparse.Namespace, reporter: Reporter) -> int:
 
 
 def bench(args: argparse.Namespace, reporter: Reporter) -> int:
-    from trainer.bench import run_benchmark, settings_of
+    from evaluation.bench import run_benchmark, settings_of
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods:
@@ -121,8 +121,8 @@ def bench(args: argparse.Namespace, reporter: Reporter) -> int:
 
 
 def simulate_annotator(args: argparse.Namespace, reporter: Reporter) -> int:
+    from evaluation.simulate import run_simulation
     from trainer.jobs import get_propagator
-    from trainer.simulate import run_simulation
 
     strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
     get_propagator(args.method)

@@ -20,10 +20,10 @@ import numpy as np
 from core.errors import CancelledError, ValidationError
 from core.frame_numbers import frame_label
 from core.framestats import run_statistics
+from core.propagation import METHODS as BASELINE_METHODS
+from core.propagation import Propagation
 from core.store import Project, RunRecord
 from core.store.records import RunResults
-from trainer.baselines import METHODS as BASELINE_METHODS
-from trainer.baselines import Propagation
 
 logger = logging.getLogger(__name__)
 

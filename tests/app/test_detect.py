@@ -27,7 +27,7 @@ def _detect_frame(qtbot, window, frame: int) -> None:
 
 
 def test_detect_prelabels_frame_with_dlib_and_undo(qtbot, window, clip_folder):
-    from trainer.baselines import dlib_available
+    from core.propagation import dlib_available
 
     available, reason = dlib_available()
     if not available:
@@ -57,7 +57,7 @@ def test_detect_prelabels_frame_with_dlib_and_undo(qtbot, window, clip_folder):
 
 def test_detect_goes_through_the_job_and_one_command(qtbot, window, monkeypatch):
     """The same path with dlib replaced, so it runs where the extra is not installed."""
-    from trainer import baselines
+    from core import propagation
 
     s = window.session
     shape = s.project.labels.get(s.video.id, 0).points + 5.0
@@ -66,9 +66,9 @@ def test_detect_goes_through_the_job_and_one_command(qtbot, window, monkeypatch)
     def fake_detect(frame, n_frames, **_kwargs):
         image = frame(0)
         calls.append((image.shape, n_frames))
-        return baselines.Propagation(shape[None], np.full((1, 68), 0.8, np.float32), "dlib")
+        return propagation.Propagation(shape[None], np.full((1, 68), 0.8, np.float32), "dlib")
 
-    monkeypatch.setattr(baselines, "dlib_detect", fake_detect)
+    monkeypatch.setattr(propagation, "dlib_detect", fake_detect)
     window.detector.available = True
     window.actions_by_name["detect"].setVisible(True)  # hidden at start where dlib is absent
     _detect_frame(qtbot, window, 7)
@@ -84,9 +84,9 @@ def test_detect_goes_through_the_job_and_one_command(qtbot, window, monkeypatch)
 
 def test_detect_hidden_without_dlib(qtbot, settings, monkeypatch):
     from app.main_window import MainWindow
-    from trainer import baselines
+    from core import propagation
 
-    monkeypatch.setattr(baselines, "dlib_available", lambda: (False, "dlib is not installed."))
+    monkeypatch.setattr(propagation, "dlib_available", lambda: (False, "dlib is not installed."))
     window = MainWindow(settings)
     qtbot.addWidget(window)
     try:

@@ -59,16 +59,16 @@ def _strip_tooltip(strip, frame: int) -> str:
 
 def _detect_here(qtbot, window, monkeypatch) -> list[str]:
     """Detect (dlib replaced by a fixed shape) on the current frame; the job titles shown."""
-    from trainer import baselines
+    from core import propagation
 
     s = window.session
     shape = s.project.labels.get(s.video.id, 0).points + 3.0
 
     def fake_detect(frame, n_frames, **_kwargs):
         frame(0)
-        return baselines.Propagation(shape[None], np.full((1, 68), 0.8, np.float32), "dlib")
+        return propagation.Propagation(shape[None], np.full((1, 68), 0.8, np.float32), "dlib")
 
-    monkeypatch.setattr(baselines, "dlib_detect", fake_detect)
+    monkeypatch.setattr(propagation, "dlib_detect", fake_detect)
     titles: list[str] = []
     run_job = window.detector._run_job
 

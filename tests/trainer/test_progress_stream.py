@@ -14,7 +14,7 @@ import pytest
 
 from core.formats.vw300 import import_300vw
 from core.store import Project
-from core.synthetic.clip import make_clip
+from evaluation.synthetic.clip import make_clip
 from main import run_command
 from trainer import jobs
 from trainer.tsal import PRESETS, clear_cache

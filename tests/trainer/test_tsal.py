@@ -15,9 +15,9 @@ from core.formats.pts import read_pts
 from core.geometry import apply_affine, compose_affine, invert_affine
 from core.landmarks import FLIP_PERMUTATION, mean_shape
 from core.metrics import nme
-from core.synthetic.clip import make_clip
+from core.propagation import interpolate
 from core.video import VideoReader
-from trainer.baselines import interpolate
+from evaluation.synthetic.clip import make_clip
 from trainer.tsal import METHODS, PRESETS, clear_cache, data, device_name, losses, run
 from trainer.tsal.loop import Trainer
 from trainer.tsal.models import LandmarkNet, decode

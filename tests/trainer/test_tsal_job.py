@@ -19,7 +19,7 @@ import torch
 from core.errors import FacePropError
 from core.formats.vw300 import import_300vw
 from core.store import Project
-from core.synthetic.clip import make_clip
+from evaluation.synthetic.clip import make_clip
 from main import run_command
 from tests.conftest import REPO_ROOT
 from trainer import jobs

@@ -17,7 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from core.errors import ValidationError
-from trainer.baselines import Propagation
+from core.propagation import Propagation
 from trainer.tsal.config import PRESETS, TSALConfig
 from trainer.tsal.propagate import RunOptions, clear_cache, device_name, run, select_device
 

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from core.framestats import face_sizes
+from core.propagation import CONF_FRACTION, Propagation
 from core.smoothing import smooth_track
-from trainer.baselines import CONF_FRACTION, Propagation
 
 #: Floor of both error estimates in the fusion, x inter-ocular (keeps weights finite).
 FUSION_FLOOR = 0.01

@@ -32,7 +32,7 @@ from core.errors import FacePropError, ValidationError
 from core.framestats import face_sizes
 from core.geometry import apply_affine, invert_affine
 from core.landmarks import inter_ocular_distance
-from trainer.baselines import Propagation, _check_keyframes, flow_track
+from core.propagation import Propagation, check_keyframes, flow_track
 from trainer.tsal import checkpoint, data, fusion
 from trainer.tsal.config import TSALConfig
 from trainer.tsal.distill import distill_units, self_distill
@@ -219,7 +219,7 @@ def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[in
     "teacher+sd" (with ``cfg.self_distill``) and "final" (without ``use_semi`` the student
     stands in for the teacher)."""
     options = options or RunOptions()
-    keys = _check_keyframes(n_frames, keyframes)
+    keys = check_keyframes(n_frames, keyframes)
     n = int(n_frames)
     frames = data.GrayFrames(frame, n)
     store = _Checkpoints(options.checkpoint_dir)

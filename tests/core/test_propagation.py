@@ -11,10 +11,10 @@ import pytest
 
 from core.errors import CancelledError, FacePropError, ValidationError
 from core.landmarks import mean_shape
-from trainer import baselines
-from trainer.baselines import (
+from core.propagation import (
     METHODS,
     Propagation,
+    detector,
     dlib_available,
     dlib_detect,
     flow_track,
@@ -254,7 +254,7 @@ def test_bad_frames_and_method_are_rejected(video) -> None:
 # --- dlib ----------------------------------------------------------------------------------------
 
 def test_dlib_absent_explains_how_to_install(monkeypatch) -> None:
-    monkeypatch.setattr(baselines.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(detector.importlib.util, "find_spec", lambda name: None)
     available, reason = dlib_available()
     assert not available and "pip install dlib-bin face-recognition-models" in reason
     with pytest.raises(FacePropError, match="pip install dlib-bin"):

@@ -21,10 +21,10 @@ import numpy as np
 from core.errors import CancelledError, FormatError, ValidationError, VideoError
 from core.formats.pts import write_pts
 from core.landmarks import inter_ocular_distance
-from core.synthetic.face import FaceSource, find_faces, load_face
-from core.synthetic.motion import EXPRESSIONS, FPS, SETTINGS
-from core.synthetic.scene import ClipRenderer
 from core.video import write_video
+from evaluation.synthetic.face import FaceSource, find_faces, load_face
+from evaluation.synthetic.motion import EXPRESSIONS, FPS, SETTINGS
+from evaluation.synthetic.scene import ClipRenderer
 
 logger = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.synthetic.clip import make_clip
+from evaluation.simulate import RoundResult, effort_reference, frames_to_target
+from evaluation.synthetic.clip import make_clip
 from main import run_command
-from trainer.simulate import RoundResult, effort_reference, frames_to_target
 
 
 @pytest.fixture(scope="module")

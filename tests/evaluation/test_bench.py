@@ -13,8 +13,8 @@ import pytest
 from core.errors import FormatError, ValidationError
 from core.formats.pts import write_pts
 from core.landmarks import mean_shape
+from evaluation.bench import run_benchmark
 from main import run_command
-from trainer.bench import run_benchmark
 
 
 def linear_motion_clip(folder: Path, frames: int = 30, stride: int = 10) -> Path:

@@ -1,4 +1,4 @@
-"""Tests for core.synthetic: 300VW layout, determinism, and ground truth that sits on the face."""
+"""evaluation.synthetic: 300VW layout, determinism, ground truth that sits on the face."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from core.errors import CancelledError, FormatError, ValidationError
 from core.formats.pts import read_pts, write_pts
 from core.landmarks import inter_ocular_distance, mean_shape
-from core.synthetic import (
+from evaluation.synthetic import (
     FaceSource,
     keyframe_indices,
     load_clip_info,
@@ -23,9 +23,9 @@ from core.synthetic import (
     procedural_face,
     pts_name,
 )
-from core.synthetic.motion import MAX_EYE_CLOSURE, deform
-from core.synthetic.render import MeshWarper, anchor_ring, canonical_triangles, is_embedding
-from core.synthetic.scene import ClipRenderer
+from evaluation.synthetic.motion import MAX_EYE_CLOSURE, deform
+from evaluation.synthetic.render import MeshWarper, anchor_ring, canonical_triangles, is_embedding
+from evaluation.synthetic.scene import ClipRenderer
 from tests.conftest import decode_all
 
 FACES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "faces"

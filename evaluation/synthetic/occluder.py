@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from core.synthetic.procedural import smooth_noise
+from evaluation.synthetic.procedural import smooth_noise
 
 KINDS = ("rectangle", "ellipse", "hand")
 _SPRITE = 128            # sprite side in pixels; it spans 2 normalised units

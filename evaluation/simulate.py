@@ -30,11 +30,11 @@ from core import metrics
 from core.errors import ValidationError
 from core.formats.vw300 import find_clip_folders, import_300vw
 from core.landmarks import inter_ocular_distance
-from core.plots import Series, line_chart
+from core.propagation import interpolate
 from core.store import Project, RunRecord
 from core.suggest import STRATEGIES, pick_frames, suspect_points
-from trainer.baselines import interpolate
-from trainer.bench import read_ground_truth
+from evaluation.bench import read_ground_truth
+from evaluation.plots import Series, line_chart
 from trainer.jobs import checkpoint_dir, propagate_video
 
 logger = logging.getLogger(__name__)
@@ -278,7 +278,7 @@ def run_simulation(clips_root: Path, strategies: Sequence[str], rounds: int, per
 
 
 def _references(clip: Path, work: Path, with_dlib: bool, log: Log) -> dict:
-    from trainer.baselines import dlib_available, dlib_detect
+    from core.propagation import dlib_available, dlib_detect
 
     with Project.open(work / f"{clip.name}.base.faceprop.sqlite") as project:
         video = project.videos.all()[0]

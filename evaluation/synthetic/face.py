@@ -2,9 +2,9 @@
 
 A :class:`FaceSource` is an image plus the 0-based landmarks of the face in it. The clip builder
 expresses the landmarks in normalised face coordinates (the mean shape's units, see
-``core.synthetic.motion``) through the least-squares similarity ``frame`` of the face, repairs
-labels that would fold the mesh (inner lips or eyelids that cross), and pads the image with a
-textured background wherever the moving frame would look past the photo's edges.
+``evaluation.synthetic.motion``) through the least-squares similarity ``frame`` of the face,
+repairs labels that would fold the mesh (inner lips or eyelids that cross), and pads the image
+with a textured background wherever the moving frame would look past the photo's edges.
 """
 
 from __future__ import annotations

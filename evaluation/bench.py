@@ -22,8 +22,8 @@ from core import metrics
 from core.errors import FormatError, ValidationError
 from core.formats.pts import read_pts
 from core.formats.vw300 import find_clip_folders, frame_from_file_name, import_300vw
-from core.plots import Series, line_chart
 from core.store import Project
+from evaluation.plots import Series, line_chart
 from trainer.jobs import PROPAGATORS, propagate_video
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def check_methods(methods: Sequence[str]) -> tuple[list[str], list[str]]:
     runnable, notes = [], []
     for method in methods:
         if method == "dlib":
-            from trainer.baselines import dlib_available
+            from core.propagation import dlib_available
 
             available, reason = dlib_available()
             if not available:

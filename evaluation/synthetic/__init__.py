@@ -9,7 +9,7 @@ frames in memory, in any order.
 
 from __future__ import annotations
 
-from core.synthetic.clip import (
+from evaluation.synthetic.clip import (
     ClipInfo,
     keyframe_indices,
     load_clip_info,
@@ -17,9 +17,9 @@ from core.synthetic.clip import (
     make_clips,
     pts_name,
 )
-from core.synthetic.face import FaceSource, find_faces, load_face
-from core.synthetic.procedural import procedural_face
-from core.synthetic.scene import ClipRenderer, RenderedFrame
+from evaluation.synthetic.face import FaceSource, find_faces, load_face
+from evaluation.synthetic.procedural import procedural_face
+from evaluation.synthetic.scene import ClipRenderer, RenderedFrame
 
 __all__ = ["ClipInfo", "ClipRenderer", "FaceSource", "RenderedFrame", "find_faces",
            "keyframe_indices", "load_clip_info", "load_face", "make_clip", "make_clips",

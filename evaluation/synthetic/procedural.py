@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from core.landmarks import mean_shape
-from core.synthetic.face import FaceSource
+from evaluation.synthetic.face import FaceSource
 
 _SHIFT = 4           # sub-pixel bits for cv2 drawing
 _ONE = 1 << _SHIFT

@@ -16,14 +16,14 @@ import cv2
 import numpy as np
 
 from core.geometry import apply_affine, compose_affine, invert_affine
-from core.synthetic.face import (
+from evaluation.synthetic.face import (
     FaceSource,
     face_frame,
     feathered_paste,
     repair_shape,
     rescale_face,
 )
-from core.synthetic.motion import (
+from evaluation.synthetic.motion import (
     FACE_CENTRE,
     SETTINGS,
     Motion,
@@ -31,9 +31,9 @@ from core.synthetic.motion import (
     make_motion,
     smooth_signal,
 )
-from core.synthetic.occluder import make_occluder
-from core.synthetic.procedural import procedural_face, textured_background
-from core.synthetic.render import (
+from evaluation.synthetic.occluder import make_occluder
+from evaluation.synthetic.procedural import procedural_face, textured_background
+from evaluation.synthetic.render import (
     Lighting,
     MeshWarper,
     anchor_ring,

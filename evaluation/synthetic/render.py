@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from core.landmarks import mean_shape
-from core.synthetic.motion import FACE_CENTRE
+from evaluation.synthetic.motion import FACE_CENTRE
 
 logger = logging.getLogger(__name__)
 
