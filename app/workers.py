@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,11 @@ from PySide6.QtCore import QThread, Signal
 from PySide6.QtGui import QImage
 
 from core.errors import CancelledError, FacePropError
+from core.progress import Progress, ShouldStop
 from core.store import Project
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
-ShouldStop = Callable[[], bool]
 Job = Callable[[Project, Progress, ShouldStop], Any]
 
 
@@ -116,10 +115,14 @@ class JobWorker(QThread):
     def request_stop(self) -> None:
         self._stop.set()
 
+    def _report(self, step: int, total: int, phase: str | None = None,
+                losses: Mapping[str, float] | None = None) -> None:
+        self.progressed.emit(step, total)
+
     def run(self) -> None:
         try:
             with Project.open(self._project_path) as project:
-                result = self._job(project, self.progressed.emit, self._stop.is_set)
+                result = self._job(project, self._report, self._stop.is_set)
         except CancelledError as exc:
             self.failed.emit(f"cancelled: {exc}", True)
         except FacePropError as exc:

@@ -1,9 +1,10 @@
 """Remaining-time estimates for work that runs in phases at different speeds.
 
-A job reports ``(step, total, phase)`` against one total known up front; its phases (say, optical
-flow, training, prediction) take very different times per step, so an ETA from the task's overall
-rate (elapsed / step) climbs as a slow phase follows a fast one. :class:`EtaEstimator` instead
-keeps one smoothed rate per phase, measured between reports, and estimates
+:class:`Progress` and ``ShouldStop`` are the one definition of the callables that long work
+takes. A job reports ``(step, total, phase)`` against one total known up front; its phases (say,
+optical flow, training, prediction) take very different times per step, so an ETA from the task's
+overall rate (elapsed / step) climbs as a slow phase follows a fast one. :class:`EtaEstimator`
+instead keeps one smoothed rate per phase, measured between reports, and estimates
 
     ETA = (total − step) × (smoothed seconds per step of the current phase)
 
@@ -15,10 +16,24 @@ timing anything.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 Clock = Callable[[], float]
+
+
+class Progress(Protocol):
+    """How long work reports: ``progress(step, total)``, and from a trainer also the phase
+    (flow, train, distill, predict) and the latest losses. Every progress callback in FaceProp
+    has this one signature."""
+
+    def __call__(self, step: int, total: int, phase: str | None = None,
+                 losses: Mapping[str, float] | None = None) -> None: ...
+
+
+#: How long work asks whether to stop: polled at clean points; True ends the work there.
+ShouldStop = Callable[[], bool]
 
 #: Weight of one newly measured step in a phase's moving average of seconds per step: a report
 #: covering k steps weighs 1 − (1 − SMOOTHING)^k, however often the job reports.

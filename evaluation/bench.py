@@ -22,6 +22,7 @@ from core import metrics
 from core.errors import FormatError, ValidationError
 from core.formats.pts import read_pts
 from core.formats.vw300 import find_clip_folders, frame_from_file_name, import_300vw
+from core.progress import ShouldStop
 from core.store import Project
 from evaluation.plots import Series, line_chart
 from trainer.jobs import PROPAGATORS, propagate_video
@@ -29,7 +30,6 @@ from trainer.jobs import PROPAGATORS, propagate_video
 logger = logging.getLogger(__name__)
 
 Log = Callable[[str], None]
-ShouldStop = Callable[[], bool]
 
 COLUMNS = ("nme_percent", "auc", "failure_rate", "sigma1_pred", "sigma1_gt", "error_jitter",
            "seconds", "s_per_frame")

@@ -30,6 +30,7 @@ from core import metrics
 from core.errors import ValidationError
 from core.formats.vw300 import find_clip_folders, import_300vw
 from core.landmarks import inter_ocular_distance
+from core.progress import ShouldStop
 from core.propagation import interpolate
 from core.store import Project, RunRecord
 from core.suggest import STRATEGIES, pick_frames, suspect_points
@@ -40,7 +41,6 @@ from trainer.jobs import checkpoint_dir, propagate_video
 logger = logging.getLogger(__name__)
 
 Log = Callable[[str], None]
-ShouldStop = Callable[[], bool]
 
 #: The accuracy the README's effort figures ask for.
 TARGET_WORST = 0.08

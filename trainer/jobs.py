@@ -20,6 +20,7 @@ import numpy as np
 from core.errors import CancelledError, ValidationError
 from core.frame_numbers import frame_label
 from core.framestats import run_statistics
+from core.progress import Progress, ShouldStop
 from core.propagation import METHODS as BASELINE_METHODS
 from core.propagation import Propagation
 from core.store import Project, RunRecord
@@ -27,8 +28,6 @@ from core.store.records import RunResults
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
-ShouldStop = Callable[[], bool]
 Propagator = Callable[..., Propagation]
 
 #: The TSAL methods (trainer/tsal); torch is imported only when one of them runs.

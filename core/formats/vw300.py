@@ -13,7 +13,7 @@ import csv
 import logging
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -23,11 +23,10 @@ from core.errors import CancelledError, FormatError, StoreError
 from core.formats.export_target import check_target, safe_folder_name, staged_export
 from core.formats.pts import read_pts, write_pts
 from core.frame_numbers import frame_index, frame_label, frame_number
+from core.progress import Progress, ShouldStop
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
-ShouldStop = Callable[[], bool]
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv", ".m4v", ".webm")
 

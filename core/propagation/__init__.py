@@ -14,13 +14,12 @@ from functools import partial
 
 import numpy as np
 
+from core.progress import Progress, ShouldStop
 from core.propagation.common import (
     CONF_FRACTION,
     INTERP_HALF_LIFE,
     FrameSource,
-    ProgressFn,
     Propagation,
-    StopFn,
     Ticker,
     check_keyframes,
     face_scale,
@@ -30,12 +29,12 @@ from core.propagation.detector import DLIB_INSTALL_HINT, dlib_available, dlib_de
 from core.propagation.flow import flow_track
 
 __all__ = ["CONF_FRACTION", "DLIB_INSTALL_HINT", "INTERP_HALF_LIFE", "METHODS", "FrameSource",
-           "ProgressFn", "Propagation", "StopFn", "Ticker", "check_keyframes", "dlib_available",
+           "Propagation", "Ticker", "check_keyframes", "dlib_available",
            "dlib_detect", "face_scale", "flow_track", "interpolate"]
 
 
 def _interpolation_method(frame: FrameSource, n_frames: int, keyframes: Mapping[int, np.ndarray],
-                          progress: ProgressFn | None = None, should_stop: StopFn | None = None
+                          progress: Progress | None = None, should_stop: ShouldStop | None = None
                           ) -> Propagation:
     return interpolate(n_frames, keyframes, progress, should_stop)
 

@@ -16,10 +16,9 @@ import numpy as np
 
 from core.errors import CancelledError, ValidationError
 from core.landmarks import N_POINTS, inter_ocular_distance
+from core.progress import Progress, ShouldStop
 
 FrameSource = Callable[[int], np.ndarray]  # frame(i) -> BGR uint8 (H, W, 3)
-ProgressFn = Callable[[int, int], None]
-StopFn = Callable[[], bool]
 
 #: Interpolation confidence halves every this many frames away from the nearest keyframe.
 INTERP_HALF_LIFE = 10.0
@@ -46,7 +45,7 @@ class Propagation:
 class Ticker:
     """Counts work units, reports progress and raises CancelledError when asked to stop."""
 
-    def __init__(self, total: int, progress: ProgressFn | None, should_stop: StopFn | None):
+    def __init__(self, total: int, progress: Progress | None, should_stop: ShouldStop | None):
         self.total, self.done = max(int(total), 1), 0
         self._progress, self._should_stop = progress, should_stop
 
@@ -99,7 +98,7 @@ def face_scale(*shapes: np.ndarray) -> float:
 
 
 def interpolate(n_frames: int, keyframes: Mapping[int, np.ndarray],
-                progress: ProgressFn | None = None, should_stop: StopFn | None = None
+                progress: Progress | None = None, should_stop: ShouldStop | None = None
                 ) -> Propagation:
     """Linear interpolation between the surrounding keyframes; the nearest one is held outside.
 

@@ -17,11 +17,10 @@ import numpy as np
 
 from core.errors import FacePropError, ValidationError
 from core.landmarks import N_POINTS, bounding_box
+from core.progress import Progress, ShouldStop
 from core.propagation.common import (
     FrameSource,
-    ProgressFn,
     Propagation,
-    StopFn,
     Ticker,
     check_keyframes,
     interpolate,
@@ -87,7 +86,7 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 def dlib_detect(frame: FrameSource, n_frames: int,
                 keyframes: Mapping[int, np.ndarray] | None = None,
-                progress: ProgressFn | None = None, should_stop: StopFn | None = None
+                progress: Progress | None = None, should_stop: ShouldStop | None = None
                 ) -> Propagation:
     """dlib's HOG face detector + 68-point shape predictor on every non-keyframe.
 

@@ -16,12 +16,11 @@ import numpy as np
 
 from core.errors import ValidationError
 from core.landmarks import GROUP_RANGES, N_POINTS
+from core.progress import Progress, ShouldStop
 from core.propagation.common import (
     CONF_FRACTION,
     FrameSource,
-    ProgressFn,
     Propagation,
-    StopFn,
     Ticker,
     check_keyframes,
     face_scale,
@@ -189,7 +188,7 @@ def _blend(a: int, b: int, forward: tuple[np.ndarray, np.ndarray],
 
 
 def flow_track(frame: FrameSource, n_frames: int, keyframes: Mapping[int, np.ndarray],
-               progress: ProgressFn | None = None, should_stop: StopFn | None = None, *,
+               progress: Progress | None = None, should_stop: ShouldStop | None = None, *,
                method: str = "lk") -> Propagation:
     """Bidirectional optical-flow tracking between consecutive keyframes.
 

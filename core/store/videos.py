@@ -11,6 +11,7 @@ import numpy as np
 from sqlalchemy import delete, select, update
 
 from core.errors import StoreError, VideoError
+from core.progress import Progress, ShouldStop
 from core.store.models import EditLogRow, VideoRow
 from core.store.records import VideoRecord
 
@@ -19,8 +20,6 @@ if TYPE_CHECKING:
     from core.video import VideoIndex, VideoInfo
 
 LabelInput = tuple[np.ndarray, np.ndarray | None]
-Progress = Callable[[int, int], None]
-ShouldStop = Callable[[], bool]
 
 
 def _record(row: VideoRow) -> VideoRecord:

@@ -13,7 +13,6 @@ import logging
 import os
 import struct
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +21,10 @@ import numpy as np
 
 from core.errors import CancelledError, VideoError
 from core.frame_numbers import frame_label
+from core.progress import Progress, ShouldStop
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
-ShouldStop = Callable[[], bool]
 
 GRID = 8  # fingerprint: GRID x GRID block means of the grey frame, float32
 MATCH_TOL = 0.5  # mean |difference| of block means (grey levels) still read as "the same frame"

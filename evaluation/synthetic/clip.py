@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import numpy as np
 from core.errors import CancelledError, FormatError, ValidationError, VideoError
 from core.formats.pts import write_pts
 from core.landmarks import inter_ocular_distance
+from core.progress import Progress, ShouldStop
 from core.video import write_video
 from evaluation.synthetic.face import FaceSource, find_faces, load_face
 from evaluation.synthetic.motion import EXPRESSIONS, FPS, SETTINGS
@@ -28,8 +29,6 @@ from evaluation.synthetic.scene import ClipRenderer
 
 logger = logging.getLogger(__name__)
 
-ProgressFn = Callable[[int, int], None]
-StopFn = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -86,8 +85,8 @@ def _clear_previous(out_dir: Path, frames: int, keyframes: list[int]) -> None:
 
 def make_clip(out_dir: str | os.PathLike[str], face: FaceSource | None = None, frames: int = 300,
               stride: int = 10, difficulty: str = "easy", seed: int = 0,
-              size: tuple[int, int] = (640, 480), progress: ProgressFn | None = None,
-              should_stop: StopFn | None = None) -> ClipInfo:
+              size: tuple[int, int] = (640, 480), progress: Progress | None = None,
+              should_stop: ShouldStop | None = None) -> ClipInfo:
     """Write one synthetic clip into ``out_dir`` and describe it; same arguments, same files.
 
     ``face`` None draws a procedural face for ``seed``. ``clip.json`` is written last, so a folder
@@ -169,7 +168,7 @@ def load_clip_info(clip_dir: str | os.PathLike[str]) -> ClipInfo:
 def make_clips(out_root: str | os.PathLike[str], faces_dir: str | os.PathLike[str] | None = None,
                count: int | str | None = None, frames: int = 300, stride: int = 10,
                difficulty: str = "easy", seed: int = 0, size: tuple[int, int] = (640, 480),
-               progress: ProgressFn | None = None, should_stop: StopFn | None = None
+               progress: Progress | None = None, should_stop: ShouldStop | None = None
                ) -> list[ClipInfo]:
     """Several clips under ``out_root``, one folder each (``<face>_<difficulty>_s<seed>``).
 

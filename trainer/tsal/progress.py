@@ -10,15 +10,13 @@ stopped job ends at the new ``total/total`` too; steps never go back.
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+
+from core.progress import Progress, ShouldStop
 
 logger = logging.getLogger(__name__)
 
-ProgressFn = Callable[..., None]  # progress(step, total, phase=..., losses=...)
-StopFn = Callable[[], bool]
 
 #: The job's phases, in the order they run.
 PHASES = ("flow", "train", "distill", "predict")
@@ -27,11 +25,10 @@ PHASES = ("flow", "train", "distill", "predict")
 class JobProgress:
     """Reports each phase's steps at its offset in the plan, with the phase name and losses."""
 
-    def __init__(self, plan: Mapping[str, int], progress: ProgressFn | None,
-                 should_stop: StopFn | None = None):
+    def __init__(self, plan: Mapping[str, int], progress: Progress | None,
+                 should_stop: ShouldStop | None = None):
         self._plan = {phase: max(int(steps), 0) for phase, steps in plan.items()}
         self._progress, self._stop = progress, should_stop
-        self._detailed = progress is not None and _takes_details(progress)
         self._last: tuple[int, str] | None = None
 
     @property
@@ -75,22 +72,5 @@ class JobProgress:
         if self._progress is None or (self._last == (step, phase) and not losses):
             return
         self._last = (step, phase)
-        if not self._detailed:
-            self._progress(step, self.total)
-            return
-        info: dict[str, Any] = {"phase": phase}
-        if losses:
-            info["losses"] = {k: round(float(v), 4) for k, v in losses.items()}
-        self._progress(step, self.total, **info)
-
-
-def _takes_details(callback: Callable[..., None]) -> bool:
-    """Whether a progress callback accepts ``phase=`` and ``losses=`` (plain ones get two
-    positional numbers)."""
-    try:
-        params = inspect.signature(callback).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    names = {p.name for p in params}
-    return (any(p.kind is p.VAR_KEYWORD for p in params)
-            or {"phase", "losses"} <= names)
+        rounded = {k: round(float(v), 4) for k, v in losses.items()} if losses else None
+        self._progress(step, self.total, phase=phase, losses=rounded)

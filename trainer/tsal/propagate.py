@@ -32,13 +32,14 @@ from core.errors import FacePropError, ValidationError
 from core.framestats import face_sizes
 from core.geometry import apply_affine, invert_affine
 from core.landmarks import inter_ocular_distance
+from core.progress import Progress, ShouldStop
 from core.propagation import Propagation, check_keyframes, flow_track
 from trainer.tsal import checkpoint, data, fusion
 from trainer.tsal.config import TSALConfig
 from trainer.tsal.distill import distill_units, self_distill
 from trainer.tsal.loop import Trainer
 from trainer.tsal.models import LandmarkNet, decode, mixed_precision
-from trainer.tsal.progress import JobProgress, ProgressFn, StopFn
+from trainer.tsal.progress import JobProgress
 
 logger = logging.getLogger(__name__)
 
@@ -213,7 +214,7 @@ def _train(trainer: Trainer, sampler: data.Sampler, cfg: TSALConfig, bar: JobPro
 
 
 def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[int, np.ndarray],
-        cfg: TSALConfig, progress: ProgressFn | None = None, should_stop: StopFn | None = None,
+        cfg: TSALConfig, progress: Progress | None = None, should_stop: ShouldStop | None = None,
         options: RunOptions | None = None) -> dict[str, Propagation]:
     """Train on this video and return every source: "flow", "student", "teacher",
     "teacher+sd" (with ``cfg.self_distill``) and "final" (without ``use_semi`` the student
