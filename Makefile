@@ -18,7 +18,9 @@ run: install
 
 test: install
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 lint: install
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import sys
 
-EXIT_ERROR = 2
-EXIT_CANCELLED = 130
+from core.protocol import EXIT_CANCELLED, EXIT_ERROR
 
 
 def build_parser():  # -> argparse.ArgumentParser

@@ -10,10 +10,12 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QToolBar
 
+import resources
+from app.icons import icon
 from app.shortcuts import find_conflict, refresh_tooltip, settings_key
 
 if TYPE_CHECKING:
@@ -27,17 +29,17 @@ K = QKeySequence
 def _spec(w: MainWindow) -> list[tuple[str, str, str, list[QKeySequence], Callable[[], object],
                                        str]]:
     """(menu, name, text, shortcuts, slot, tip); menu "" = toolbar-only helpers."""
-    f, e, s = w.frames, w.editor, w.session
+    f, e, s, p = w.frames, w.editor, w.session, w.projects
     return [
-        ("File", "new_project", "&New project…", [K(K.StandardKey.New)], w.new_project_dialog,
+        ("File", "new_project", "&New project…", [K(K.StandardKey.New)], p.new_project_dialog,
          "Create a project file"),
         ("File", "open_project", "&Open project…", [K(K.StandardKey.Open)],
-         w.open_project_dialog, "Open a project file"),
-        ("File", "add_videos", "&Add video(s)…", [K("Ctrl+Shift+A")], w.add_videos_dialog,
+         p.open_project_dialog, "Open a project file"),
+        ("File", "add_videos", "&Add video(s)…", [K("Ctrl+Shift+A")], p.add_videos_dialog,
          "Add videos (each is decoded once to index its frames)"),
-        ("File", "import_300vw", "&Import 300VW folder…", [K("Ctrl+I")], w.import_300vw_dialog,
+        ("File", "import_300vw", "&Import 300VW folder…", [K("Ctrl+I")], p.import_300vw_dialog,
          "Import 300VW clip folders (vid.avi + annot/)"),
-        ("File", "export_300vw", "&Export 300VW…", [K("Ctrl+E")], w.export_300vw_dialog,
+        ("File", "export_300vw", "&Export 300VW…", [K("Ctrl+E")], p.export_300vw_dialog,
          "Export every frame in 300VW format with a provenance sidecar"),
         ("File", "quit", "&Quit", [K(K.StandardKey.Quit)], w.close, "Quit FaceProp"),
         ("Edit", "undo", "&Undo", [K("Ctrl+Z")], w.undo_stack.undo, "Undo the last edit"),
@@ -70,15 +72,16 @@ def _spec(w: MainWindow) -> list[tuple[str, str, str, list[QKeySequence], Callab
         ("Edit", "detect", "&Detect face (dlib)", [K("D")], w.detector.detect,
          "Pre-label this frame with dlib's 68-point predictor, then correct it"),
         ("Navigate", "prev_frame", "Previous frame", [K(Qt.Key.Key_Left)], lambda: f.step(-1),
-         ""),
-        ("Navigate", "next_frame", "Next frame", [K(Qt.Key.Key_Right)], lambda: f.step(1), ""),
+         "Step back one frame"),
+        ("Navigate", "next_frame", "Next frame", [K(Qt.Key.Key_Right)], lambda: f.step(1),
+         "Step forward one frame"),
         ("Navigate", "back10", "Back 10 frames", [K("Shift+Left")], lambda: f.step(-10), ""),
         ("Navigate", "forward10", "Forward 10 frames", [K("Shift+Right")], lambda: f.step(10),
          ""),
         ("Navigate", "prev_keyframe", "Previous keyframe", [K("Ctrl+Left"), K(",")],
-         lambda: f.keyframe(-1), ""),
+         lambda: f.keyframe(-1), "Jump to the nearest keyframe before this frame"),
         ("Navigate", "next_keyframe", "Next keyframe", [K("Ctrl+Right"), K(".")],
-         lambda: f.keyframe(1), ""),
+         lambda: f.keyframe(1), "Jump to the nearest keyframe after this frame"),
         ("Navigate", "next_suggestion", "Next &suggestion", [K("N")], w.next_suggestion,
          "Jump to the next frame the review ranks as doubtful"),
         ("Navigate", "play", "&Play / pause", [K(Qt.Key.Key_Space)], f.toggle_play,
@@ -86,13 +89,14 @@ def _spec(w: MainWindow) -> list[tuple[str, str, str, list[QKeySequence], Callab
         ("Navigate", "first_frame", "First frame", [K(Qt.Key.Key_Home)], lambda: s.seek(0), ""),
         ("Navigate", "last_frame", "Last frame", [K(Qt.Key.Key_End)],
          lambda: s.seek(s.frame_count - 1), ""),
-        ("Run", "propagate", "&Propagate", [K("P")], w.propagate,
+        ("Run", "propagate", "&Propagate", [K("P")], w.propagation.propagate,
          "Propagate the keyframes to every frame of this video (runs the trainer)"),
         ("View", "overlay", "Show pseudo-labels", [K("O")], None,
          "Show the latest run's pseudo-labels (hollow) and compare them on keyframes"),
-        ("View", "fit", "&Fit to window", [K("Ctrl+0")], w.view.fit, ""),
+        ("View", "fit", "&Fit to window", [K("Ctrl+0")], w.view.fit,
+         "Show the whole frame"),
         ("View", "zoom_face", "&Zoom to face", [K("F")],
-         lambda: w.view.zoom_to_points(e.current_shape()), ""),
+         lambda: w.view.zoom_to_points(e.current_shape()), "Zoom in on this frame's landmarks"),
         ("Help", "shortcuts", "Keyboard &shortcuts", [K("F1")], w.show_shortcuts, ""),
     ]
 
@@ -101,6 +105,8 @@ TOOLBAR = ("open_project", "add_videos", None, "prev_keyframe", "prev_frame", "p
            "next_frame", "next_keyframe", None, "place_template", "accept", "detect",
            "toggle_keyframe", None, "propagate", "next_suggestion", None, "overlay", "zoom_face",
            "fit")
+CHECKED_ICONS = {"play": "pause"}  # the icon a checkable action shows while it is on
+TOOLBAR_ICON_SIZE = QSize(24, 24)  # the size the icons in resources/icons are drawn for
 
 
 def build_actions(w: MainWindow) -> dict[str, QAction]:
@@ -112,6 +118,8 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
         menus[menu_name] = w.menuBar().addMenu(f"&{menu_name}")
     for menu_name, name, text, keys, slot, tip in _spec(w):
         action = QAction(text, w)
+        if resources.has_icon(name):
+            action.setIcon(icon(name, CHECKED_ICONS.get(name)))
         w.default_shortcuts[name] = keys
         action.setShortcuts(keys)
         action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
@@ -137,21 +145,14 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
         menus["View"].addAction(dock.toggleViewAction())
     toolbar = QToolBar("Main", w)
     toolbar.setObjectName("main_toolbar")
-    toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)  # the text is the tooltip
+    toolbar.setIconSize(TOOLBAR_ICON_SIZE)
     toolbar.setMovable(False)
-    short = {"open_project": "Open", "add_videos": "Add video", "prev_keyframe": "◀ Key",
-             "prev_frame": "◀", "play": "Play", "next_frame": "▶", "next_keyframe": "Key ▶",
-             "place_template": "Template", "accept": "Accept", "detect": "Detect",
-             "toggle_keyframe": "Keyframe",
-             "propagate": "Propagate", "next_suggestion": "Next suggestion",
-             "overlay": "Pseudo", "zoom_face": "Face", "fit": "Fit"}
     for name in TOOLBAR:
         if name is None:
             toolbar.addSeparator()
-            continue
-        button_action = actions[name]
-        button_action.setIconText(short[name])
-        toolbar.addAction(button_action)
+        else:
+            toolbar.addAction(actions[name])
     w.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
     w.toolbar = toolbar
     return actions

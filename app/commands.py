@@ -15,6 +15,13 @@ import numpy as np
 from PySide6.QtGui import QUndoCommand
 
 from app.state import LabelSession
+from core.editing import (
+    KEYFRAME_SOURCES,
+    combine_amounts,
+    move_points,
+    toggle_visibility,
+    transform_points,
+)
 from core.frame_numbers import frame_label, frame_number
 from core.landmarks import POINT_NAMES
 from core.store import Annotation
@@ -55,11 +62,6 @@ class AnnotationCommand(QUndoCommand):
         self._session.restore_annotation(self.video_id, self.frame, self._previous)
 
 
-def edited_source(existing: Annotation | None) -> str:
-    """The source an edited frame gets: manual stays manual, anything else becomes corrected."""
-    return "manual" if existing is not None and existing.source == "manual" else "corrected"
-
-
 def _describe_points(indices: Sequence[int]) -> str:
     if len(indices) == 1:
         return POINT_NAMES[int(indices[0])]
@@ -72,8 +74,7 @@ class MovePointCommand(AnnotationCommand):
     def __init__(self, session: LabelSession, video_id: int, frame: int, base: np.ndarray,
                  visible: np.ndarray, indices: Sequence[int], positions: np.ndarray,
                  source: str) -> None:
-        points = np.array(base, dtype=np.float32)
-        points[list(indices)] = np.asarray(positions, dtype=np.float32)
+        points = move_points(base, indices, positions)
         super().__init__(session, video_id, frame, points, visible, source,
                          f"Move {_describe_points(indices)} ({frame_label(frame)})")
 
@@ -114,62 +115,39 @@ class TransformPointsCommand(AnnotationCommand):
                 and other._at - self._at <= self.MERGE_WINDOW_S):
             return False
         self._points, self._visible, self._source = other._points, other._visible, other._source
-        self.amount = self.amount + other.amount if self.kind == "rotate" \
-            else self.amount * other.amount
+        self.amount = combine_amounts(self.kind, self.amount, other.amount)
         self._at = other._at
         self.setText(self._text())
         return True
 
 
-def transform_points(points: np.ndarray, indices: Sequence[int], kind: str,
-                     amount: float) -> np.ndarray:
-    """A copy of ``points`` with ``indices`` rotated by ``amount`` degrees (clockwise on screen,
-    where y points down) or scaled by the factor ``amount``, about their centroid."""
-    out = np.array(points, dtype=np.float64)
-    idx = list(indices)
-    centre = out[idx].mean(axis=0)
-    offsets = out[idx] - centre
-    if kind == "rotate":
-        a = np.deg2rad(amount)
-        rotation = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-        offsets = offsets @ rotation.T
-    elif kind == "scale":
-        offsets = offsets * amount
-    else:
-        raise ValueError(f"unknown transform {kind!r}")
-    out[idx] = centre + offsets
-    return out.astype(np.float32)
-
-
 class ToggleVisibilityCommand(AnnotationCommand):
     def __init__(self, session: LabelSession, video_id: int, frame: int, points: np.ndarray,
                  visible: np.ndarray, indices: Sequence[int], source: str) -> None:
-        flipped = np.array(visible, dtype=bool)
-        flipped[list(indices)] = ~flipped[list(indices)]
-        super().__init__(session, video_id, frame, points, flipped, source,
-                         f"Toggle visibility of {_describe_points(indices)} "
+        super().__init__(session, video_id, frame, points, toggle_visibility(visible, indices),
+                         source, f"Toggle visibility of {_describe_points(indices)} "
                          f"({frame_label(frame)})")
 
 
 class PlaceTemplateCommand(AnnotationCommand):
     def __init__(self, session: LabelSession, video_id: int, frame: int,
                  points: np.ndarray) -> None:
-        super().__init__(session, video_id, frame, points, None, "manual",
-                         f"Place template ({frame_label(frame)})")
+        super().__init__(session, video_id, frame, points, None,
+                         KEYFRAME_SOURCES["template"], f"Place template ({frame_label(frame)})")
 
 
 class AcceptPseudoLabelCommand(AnnotationCommand):
     def __init__(self, session: LabelSession, video_id: int, frame: int,
                  points: np.ndarray) -> None:
-        super().__init__(session, video_id, frame, points, None, "accepted",
-                         f"Accept pseudo-label ({frame_label(frame)})")
+        super().__init__(session, video_id, frame, points, None,
+                         KEYFRAME_SOURCES["accept"], f"Accept pseudo-label ({frame_label(frame)})")
 
 
 class CopyKeyframeCommand(AnnotationCommand):
     def __init__(self, session: LabelSession, video_id: int, frame: int,
                  source_annotation: Annotation) -> None:
         super().__init__(session, video_id, frame, source_annotation.points,
-                         source_annotation.visible, "manual",
+                         source_annotation.visible, KEYFRAME_SOURCES["copy"],
                          f"Copy keyframe {frame_number(source_annotation.frame)} to "
                          f"{frame_label(frame)}")
 
@@ -179,8 +157,8 @@ class DetectCommand(AnnotationCommand):
 
     def __init__(self, session: LabelSession, video_id: int, frame: int,
                  points: np.ndarray) -> None:
-        super().__init__(session, video_id, frame, points, None, "detector",
-                         f"Detect face ({frame_label(frame)})")
+        super().__init__(session, video_id, frame, points, None,
+                         KEYFRAME_SOURCES["detect"], f"Detect face ({frame_label(frame)})")
 
 
 class DeleteKeyframeCommand(AnnotationCommand):

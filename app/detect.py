@@ -24,7 +24,7 @@ from core.store import Project
 
 logger = logging.getLogger(__name__)
 
-RunJob = Callable[..., JobWorker | None]  # MainWindow.run_job(title, job, refresh=...)
+RunJob = Callable[..., JobWorker | None]  # ProjectController.run_job(title, job, refresh=...)
 
 
 def dlib_status() -> tuple[bool, str]:

@@ -18,10 +18,10 @@ from app.commands import (
     PlaceTemplateCommand,
     ToggleVisibilityCommand,
     TransformPointsCommand,
-    edited_source,
 )
 from app.frame_view import FrameView
 from app.state import LabelSession
+from core.editing import edited_source
 from core.landmarks import Box, bounding_box, fit_mean_shape_to_box
 
 logger = logging.getLogger(__name__)
@@ -91,10 +91,10 @@ class EditController(QObject):
         """What an edit starts from: the annotation, else the pseudo-label (becomes corrected)."""
         annotation = self.session.annotation()
         if annotation is not None:
-            return annotation.points, annotation.visible, edited_source(annotation)
+            return annotation.points, annotation.visible, edited_source(annotation.source)
         pseudo = self.session.pseudo_label()
         if pseudo is not None:
-            return pseudo[0], np.ones(len(pseudo[0]), dtype=bool), "corrected"
+            return pseudo[0], np.ones(len(pseudo[0]), dtype=bool), edited_source(None)
         return None
 
     # -- edits --------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The main window: menus, toolbar, docks, status bar, and ``run_gui`` (the GUI entry point).
 
-It wires the session (state), the frame and edit controllers, the timeline, the suggestions and
-the trainer process together; the work itself lives in those modules and in core services.
+It lays out the widgets and wires the session (state) to the controllers that do the work:
+frames (playback), edits, detection, projects and jobs, propagation; the work itself lives in
+those modules and in core services.
 """
 
 from __future__ import annotations
@@ -10,16 +11,14 @@ import logging
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, SignalInstance
 from PySide6.QtGui import QCloseEvent, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressDialog,
     QSplitter,
     QUndoView,
     QWidget,
@@ -28,34 +27,30 @@ from PySide6.QtWidgets import (
 from app.actions import build_actions
 from app.compat import install_refcount_guard, top_up_singleton_refs
 from app.detect import DetectController
-from app.dialogs import ExportDialog
 from app.editing import EditController
 from app.error_hook import install_error_hook
 from app.frame_view import FrameView
-from app.jobs import add_videos_job, export_300vw_job, import_300vw_job
 from app.playback import FrameController
-from app.propagation import DEFAULT_METHOD, PropagationRunner
-from app.run_panel import RunPanel
+from app.project_controller import ProjectController
+from app.propagation_controller import PropagationController
 from app.shortcuts import ShortcutsDialog
 from app.state import LabelSession
 from app.suggestions import SuggestionsPanel, rank_suggestions
 from app.timeline import TimelinePanel
 from app.trajectory import TrajectoryPanel
-from app.video_list import VideoListWidget
+from app.video_list import VideoListView
 from app.workers import Job, JobWorker
-from core.errors import FacePropError
 from core.frame_numbers import frame_label
 
 logger = logging.getLogger(__name__)
 
-PROJECT_FILTER = "FaceProp projects (*.faceprop.sqlite);;All files (*)"
-MAX_RECENT = 8
+#: Actions that need only an open project, and those that need nothing open.
+PROJECT_ACTIONS = ("add_videos", "import_300vw", "export_300vw")
+ALWAYS_ACTIONS = ("new_project", "open_project", "quit", "shortcuts")
 
 
 class MainWindow(QMainWindow):
     """The labelling window; ``settings`` defaults to QSettings("FaceProp", "FaceProp")."""
-
-    job_succeeded = Signal(object)  # the result of a File-menu job (add, import, export)
 
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -67,13 +62,16 @@ class MainWindow(QMainWindow):
         self.view = FrameView(self)
         self.frames = FrameController(self.session, self.view, self)
         self.editor = EditController(self.session, self.view, self.undo_stack, self)
-        self.detector = DetectController(self.session, self.undo_stack, self.run_job, self)
+        self.propagation = PropagationController(self.session, self.settings, self)
+        self.runner = self.propagation.runner
+        self.run_panel = self.propagation.panel
+        self.projects = ProjectController(self.session, self.undo_stack, self.frames,
+                                          self.settings, lambda: self.propagation.running, self)
+        self.detector = DetectController(self.session, self.undo_stack, self.projects.run_job,
+                                         self)
         self.shortcuts_dialog: ShortcutsDialog | None = None
-        self.runner = PropagationRunner(self)
         self.timeline = TimelinePanel(self)
-        self.jobs: list[JobWorker] = []
         self.last_error = ""
-        self.method = str(self.settings.value("propagate/method", DEFAULT_METHOD))
 
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.addWidget(self.view)
@@ -85,7 +83,6 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(splitter)
         self._build_docks()
         self.actions_by_name = build_actions(self)
-        self.run_panel = RunPanel(self.runner, self)
         self._build_status_bar()
         self._connect()
         self._restore_settings()
@@ -93,9 +90,35 @@ class MainWindow(QMainWindow):
         self.timeline.setVisible(False)
         self.suggestions.next_button.setEnabled(False)
 
+    # -- what callers (tests, run_gui, benchmarks) reach through the window -------------------
+    def open_project(self, path: str | Path, create: bool = False) -> bool:
+        return self.projects.open_project(path, create=create)
+
+    def run_job(self, title: str, job: Job, refresh: bool = True) -> JobWorker | None:
+        return self.projects.run_job(title, job, refresh=refresh)
+
+    def propagate(self) -> None:
+        self.propagation.propagate()
+
+    @property
+    def jobs(self) -> list[JobWorker]:
+        return self.projects.jobs
+
+    @property
+    def job_succeeded(self) -> SignalInstance:
+        return self.projects.job_succeeded
+
+    @property
+    def method(self) -> str:
+        return self.propagation.method
+
+    @method.setter
+    def method(self, method: str) -> None:
+        self.propagation.method = method
+
     # -- construction -------------------------------------------------------------------------
     def _build_docks(self) -> None:
-        self.video_list = VideoListWidget(self)
+        self.video_list = VideoListView(self)
         self.videos_dock = self._dock("Videos", self.video_list,
                                       Qt.DockWidgetArea.LeftDockWidgetArea)
         self.suggestions = SuggestionsPanel(self)
@@ -140,9 +163,14 @@ class MainWindow(QMainWindow):
         self.view.zoom_changed.connect(
             lambda z: self.zoom_label.setText(f"zoom {z * 100:.0f}%" if s.video else ""))
         self.view.play_requested.connect(self.frames.toggle_play)
-        self.frames.message.connect(self.show_message)
-        self.editor.message.connect(self.show_message)
-        self.detector.message.connect(self.show_message)
+        for controller in (self.frames, self.editor, self.detector, self.projects,
+                           self.propagation):
+            controller.message.connect(self.show_message)
+        for controller in (self.projects, self.propagation):
+            controller.error.connect(self.report_error)
+            controller.videos_changed.connect(self._refresh_video_list)
+        self.propagation.busy_changed.connect(self._update_enabled)
+        self.propagation.run_text.connect(self.run_label.setText)
         self.view.group_selected.connect(
             lambda group: self.show_message(f"Selected {group.replace('_', ' ')}: drag to move, "
                                             "[ ] rotate, - = scale"))
@@ -153,10 +181,7 @@ class MainWindow(QMainWindow):
         self.suggestions.seek_requested.connect(s.seek)
         self.suggestions.next_button.clicked.connect(self.next_suggestion)
         self.video_list.video_selected.connect(self._select_video)
-        self.runner.run_finished.connect(self._propagation_finished)
-        self.runner.started.connect(self._update_enabled)
 
-    # -- settings -----------------------------------------------------------------------------
     def _restore_settings(self) -> None:
         geometry = self.settings.value("window/geometry")
         if geometry is not None:
@@ -166,164 +191,7 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window/state")
         if state is not None:
             self.restoreState(state)
-        self._rebuild_recent_menu()
-
-    def recent_projects(self) -> list[str]:
-        value = self.settings.value("projects/recent", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])]
-
-    def _remember_project(self, path: Path) -> None:
-        recent = [str(path)] + [p for p in self.recent_projects() if p != str(path)]
-        self.settings.setValue("projects/recent", recent[:MAX_RECENT])
-        self.settings.setValue("projects/last", str(path))
-        self._rebuild_recent_menu()
-
-    def _rebuild_recent_menu(self) -> None:
-        menu = self.recent_menu
-        menu.clear()
-        for path in self.recent_projects():
-            action = menu.addAction(path)
-            action.triggered.connect(lambda _=False, p=path: self.open_project(p))
-        menu.setEnabled(bool(self.recent_projects()))
-
-    # -- projects and videos ------------------------------------------------------------------
-    def open_project(self, path: str | Path, create: bool = False) -> bool:
-        self.frames.pause()
-        if self.runner.running:
-            self.show_message("Stop the running propagation before switching projects.")
-            return False
-        try:
-            self.undo_stack.clear()
-            self.session.open_project(path, create=create)
-        except FacePropError as exc:
-            self.report_error("Cannot open project", str(exc))
-            return False
-        assert self.session.project_path is not None
-        self._remember_project(self.session.project_path)
-        self.show_message(f"Opened {self.session.project_path}")
-        return True
-
-    def new_project_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "New project", "project.faceprop.sqlite",
-                                              PROJECT_FILTER)
-        if path:
-            if not path.endswith(".faceprop.sqlite"):
-                path += ".faceprop.sqlite"
-            self.open_project(path, create=True)
-
-    def open_project_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open project", "", PROJECT_FILTER)
-        if path:
-            self.open_project(path)
-
-    def _select_video(self, video_id: int) -> None:
-        if self.session.video is None or self.session.video.id != video_id:
-            self.session.set_video(video_id)
-
-    def add_videos_dialog(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(
-            self, "Add videos", "", "Videos (*.avi *.mp4 *.mov *.mkv *.webm);;All files (*)")
-        if paths:
-            self.run_job("Adding videos (decoding each once)…", add_videos_job(paths))
-
-    def import_300vw_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Import 300VW clip folder(s)")
-        if folder:
-            self.run_job("Importing 300VW…", import_300vw_job(folder))
-
-    def export_300vw_dialog(self) -> None:
-        project = self.session.project
-        if project is None or project.path is None:
-            return
-        dialog = ExportDialog(project.runs.all(), project.folder / "export_300vw", self)
-        if dialog.exec():
-            opts = dialog.options()
-            self.run_job(f"Exporting to {opts.target}…", export_300vw_job(
-                opts.target, run_id=opts.run_id, labelled_only=opts.labelled_only,
-                force=opts.force), refresh=False)
-
-    def run_job(self, title: str, job: Job, refresh: bool = True) -> JobWorker | None:
-        """Run a service job in a worker thread behind a cancellable progress dialog."""
-        path = self.session.project_path
-        if path is None:
-            self.show_message("Open or create a project first.")
-            return None
-        worker = JobWorker(path, job, self)
-        dialog = QProgressDialog(title, "Cancel", 0, 0, self)
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.setMinimumDuration(300)
-        dialog.canceled.connect(worker.request_stop)
-
-        def progressed(step: int, total: int) -> None:
-            dialog.setMaximum(max(total, 1))
-            dialog.setValue(min(step, max(total, 1)))
-
-        def done(result: object) -> None:
-            dialog.reset()
-            self.show_message(f"{title.rstrip('…')}: done")
-            if refresh:
-                self._reload_after_job()
-            self.job_succeeded.emit(result)
-
-        def failed(message: str, cancelled: bool) -> None:
-            dialog.reset()
-            if cancelled:
-                self.show_message(message)
-            else:
-                self.report_error("FaceProp", message)
-            if refresh:
-                self._reload_after_job()
-
-        worker.progressed.connect(progressed)
-        worker.succeeded.connect(done)
-        worker.failed.connect(failed)
-        worker.finished.connect(lambda: self.jobs.remove(worker) if worker in self.jobs else None)
-        worker.finished.connect(worker.deleteLater)
-        self.jobs.append(worker)
-        worker.start()
-        return worker
-
-    def _reload_after_job(self) -> None:
-        self.video_list.invalidate_counts()
-        video = self.session.video
-        project = self.session.project
-        if project is not None and video is None:
-            videos = project.videos.all()
-            if videos:
-                self.session.set_video(videos[0].id)
-                return
-        self._refresh_video_list()
-
-    # -- propagation --------------------------------------------------------------------------
-    def propagate(self) -> None:
-        video, path = self.session.video, self.session.project_path
-        if video is None or path is None:
-            self.show_message("Open a project and select a video first.")
-            return
-        if self.runner.running:
-            self.show_message("A propagation is already running.")
-            return
-        if not self.session.keyframes:
-            self.show_message("Label at least one keyframe before propagating.")
-            return
-        self.statusBar().clearMessage()
-        self.runner.start(path, video.id, self.method)
-        self.run_label.setText(f"propagating video {video.id} ({self.method})…")
-
-    def _propagation_finished(self, outcome: str, message: str) -> None:
-        self._update_enabled()
-        if self.session.project is not None:
-            self.session.project.runs.mark_abandoned()
-            self.session.reload_run()
-            # a separate event-loop turn, so one stall never holds every refresh and repaint
-            QTimer.singleShot(0, self._refresh_video_list)
-        if outcome == "failed":
-            self.report_error("Propagation failed", message)
-        else:
-            self.show_message(f"Propagation {outcome}" + (f": {message}" if message
-                                                          and outcome != "done" else ""))
+        self.projects.attach_recent_menu(self.recent_menu)
 
     # -- review -------------------------------------------------------------------------------
     def next_suggestion(self) -> None:
@@ -340,6 +208,10 @@ class MainWindow(QMainWindow):
         self.suggestions.select_frame(self.session.frame)
 
     # -- reacting to the session --------------------------------------------------------------
+    def _select_video(self, video_id: int) -> None:
+        if self.session.video is None or self.session.video.id != video_id:
+            self.session.set_video(video_id)
+
     def _project_changed(self) -> None:
         path = self.session.project_path
         self.setWindowTitle(f"FaceProp — {path.name}" if path else "FaceProp")
@@ -353,11 +225,8 @@ class MainWindow(QMainWindow):
         self._update_enabled()
 
     def _refresh_video_list(self) -> None:
-        video, pseudo = self.session.video, self.session.pseudo
-        counts = {video.id: len(pseudo.frames)} if video is not None and pseudo else None
-        reviewed = {video.id: self.session.reviewed_count()} if video is not None else None
-        self.video_list.refresh(self.session.project, video.id if video else None, counts,
-                                reviewed)
+        video = self.session.video
+        self.video_list.refresh(self.session.project, video.id if video else None)
 
     def _run_changed(self) -> None:
         s = self.session
@@ -398,11 +267,11 @@ class MainWindow(QMainWindow):
         has_video = self.session.video is not None
         has_project = self.session.project is not None
         for name, action in self.actions_by_name.items():
-            if name in ("add_videos", "import_300vw", "export_300vw"):
+            if name in PROJECT_ACTIONS:
                 action.setEnabled(has_project)
             elif name == "propagate":
-                action.setEnabled(has_video and not self.runner.running)
-            elif name not in ("new_project", "open_project", "quit", "shortcuts"):
+                action.setEnabled(has_video and not self.propagation.running)
+            elif name not in ALWAYS_ACTIONS:
                 action.setEnabled(has_video or name in ("undo", "redo"))
 
     def report_error(self, title: str, message: str) -> None:
@@ -429,16 +298,13 @@ class MainWindow(QMainWindow):
     # -- closing ------------------------------------------------------------------------------
     def shutdown(self) -> None:
         """Stop every thread and process this window started, close the project."""
-        self.runner.shutdown()
-        for worker in list(self.jobs):
-            worker.request_stop()
-            worker.wait()
-        self.jobs.clear()
+        self.propagation.shutdown()
+        self.projects.shutdown()
         self.frames.shutdown()
         self.session.close_project(emit=False)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.runner.running and QMessageBox.question(
+        if self.propagation.running and QMessageBox.question(
                 self, "Propagation running", "A propagation is running. Cancel it and quit?"
                 ) != QMessageBox.StandardButton.Yes:
             event.ignore()
@@ -448,13 +314,15 @@ class MainWindow(QMainWindow):
         self.shutdown()
         super().closeEvent(event)
 
-
 def run_gui(project: str | None = None, demo: bool = False) -> int:
     """Start the GUI: on ``project``, on a new demo project, or on the last project opened."""
     top_up_singleton_refs()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("FaceProp")
     app.setApplicationName("FaceProp")
+    from app.icons import apply_look  # style sheet and window icon, from resources/
+
+    apply_look(app)
     window = MainWindow()
     install_error_hook(window, lambda: getattr(window.session.project, "target", None))
     if demo:

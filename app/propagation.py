@@ -1,24 +1,37 @@
-"""Runs ``main.py --json propagate`` for one video in a QProcess and reads its JSON-lines events.
+"""Runs ``python -m trainer`` for one video in a QProcess and reads its events (``core.protocol``).
 
 Stop sends SIGTERM (a TSAL trainer checkpoints and keeps its results so far; a baseline is
-cancelled); Cancel kills it.
+cancelled); Cancel kills it and marks its run, announced by id when it was created, cancelled.
 Nothing waits on the GUI thread: results are announced by ``run_finished``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, Signal
 
+from core.protocol import (
+    DEFAULT_METHOD,
+    EXIT_CANCELLED,
+    EXIT_OK,
+    Done,
+    ErrorEvent,
+    ProgressEvent,
+    RunCreated,
+    RunFinished,
+    decode,
+)
+from core.store import Project
+
 logger = logging.getLogger(__name__)
 
-MAIN_SCRIPT = Path(__file__).resolve().parents[1] / "main.py"
-DEFAULT_METHOD = "final"  # TSAL fused with tracking (trainer.jobs.DEFAULT_METHOD)
-EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 2, 130
+#: The folder that holds the ``trainer`` package, where the process starts.
+CODE_ROOT = Path(__file__).resolve().parents[1]
+
+__all__ = ["DEFAULT_METHOD", "PropagationRunner"]
 
 
 class PropagationRunner(QObject):
@@ -27,7 +40,7 @@ class PropagationRunner(QObject):
     started = Signal()
     progressed = Signal(str, int, int, object)  # phase, step, total, eta seconds | None
     losses_reported = Signal(object)  # {name: value} of the latest training step
-    run_created = Signal(int)
+    run_created = Signal(int)  # the trainer created this run (before any work)
     run_finished = Signal(str, str)  # outcome "done" / "stopped" / "cancelled" / "failed", message
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -37,6 +50,7 @@ class PropagationRunner(QObject):
         self._error_message = ""
         self._stderr_tail = b""
         self._user_action = ""
+        self._project_path = ""
         self.run_id: int | None = None
 
     @property
@@ -49,16 +63,17 @@ class PropagationRunner(QObject):
             raise RuntimeError("a propagation is already running")
         self._buffer, self._error_message, self._stderr_tail = b"", "", b""
         self._user_action = ""
+        self._project_path = str(project_path)
         self.run_id = None
         process = QProcess(self)
-        process.setWorkingDirectory(str(MAIN_SCRIPT.parent))
+        process.setWorkingDirectory(str(CODE_ROOT))
         process.readyReadStandardOutput.connect(self._read_stdout)
         process.readyReadStandardError.connect(self._read_stderr)
         process.finished.connect(self._finished)
         process.errorOccurred.connect(self._error)
         self._process = process
-        args = [str(MAIN_SCRIPT), "--json", "propagate", "--project", str(project_path),
-                "--video", str(video_id), "--method", method]
+        args = ["-m", "trainer", "--project", str(project_path), "--video", str(video_id),
+                "--method", method]
         logger.info("starting trainer: %s %s", python or sys.executable, " ".join(args))
         process.start(python or sys.executable, args)
         self.started.emit()
@@ -70,7 +85,7 @@ class PropagationRunner(QObject):
             self._process.terminate()
 
     def cancel(self) -> None:
-        """Immediate: kill the process (its run is marked failed when the project reloads)."""
+        """Immediate: kill the process; its run (known by id) is then marked cancelled."""
         if self._process is not None:
             self._user_action = "cancelled"
             self._process.kill()
@@ -93,28 +108,34 @@ class PropagationRunner(QObject):
         text = line.strip()
         if not text:
             return
-        try:
-            event = json.loads(text)
-        except json.JSONDecodeError:
+        event = decode(text)
+        if event is None:
             logger.debug("trainer said: %s", text[:200])
-            return
-        if not isinstance(event, dict):
-            return
-        kind = event.get("event")
-        if kind == "progress":
-            self.progressed.emit(str(event.get("phase", "")), int(event.get("step") or 0),
-                                 int(event.get("total") or 0), event.get("eta_s"))
-            if isinstance(event.get("losses"), dict):
-                self.losses_reported.emit(dict(event["losses"]))
-        elif kind == "run":
-            self.run_id = int(event["run_id"])
+        elif isinstance(event, ProgressEvent):
+            self.progressed.emit(event.phase, int(event.step), int(event.total), event.eta_s)
+            if isinstance(event.losses, dict):
+                self.losses_reported.emit(dict(event.losses))
+        elif isinstance(event, RunCreated):
+            self.run_id = int(event.run_id)
             self.run_created.emit(self.run_id)
-        elif kind == "done":
-            result = event.get("result") or {}
+        elif isinstance(event, RunFinished):
+            self.run_id = int(event.run_id)
+        elif isinstance(event, Done):
+            result = event.result or {}
             if isinstance(result, dict) and result.get("run_id") is not None:
                 self.run_id = int(result["run_id"])
-        elif kind == "error":
-            self._error_message = str(event.get("message", "the trainer failed"))
+        elif isinstance(event, ErrorEvent):
+            self._error_message = str(event.message or "the trainer failed")
+
+    def _end_killed_run(self) -> None:
+        """A killed trainer cannot finish its run: end it here, by the id it announced."""
+        if self.run_id is None or not self._project_path:
+            return
+        try:
+            with Project.open(self._project_path) as project:
+                project.runs.end_if_running(self.run_id, "cancelled", "cancelled by the user")
+        except Exception:  # the project is still readable at the next reload, which does it
+            logger.exception("could not mark run %s cancelled", self.run_id)
 
     def _error(self, error: QProcess.ProcessError) -> None:
         if error == QProcess.ProcessError.FailedToStart:
@@ -133,6 +154,8 @@ class PropagationRunner(QObject):
             else:
                 self._finish("done", "")
         elif self._user_action:
+            if self._user_action == "cancelled":
+                self._end_killed_run()
             self._finish(self._user_action, f"propagation {self._user_action}")
         elif exit_code == EXIT_CANCELLED:
             self._finish("stopped", self._error_message or "propagation stopped")

@@ -13,13 +13,10 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from core.editing import is_reviewed
 from core.store import Annotation, FrameStats, Project, PseudoLabels, RunRecord, VideoRecord
 
 logger = logging.getLogger(__name__)
-
-#: Annotation sources that mean "the annotator reviewed a machine label on this frame": a
-#: pseudo-label (or a detector / imported label) they corrected, or a pseudo-label they accepted.
-REVIEWED_SOURCES = ("corrected", "accepted")
 
 
 class LabelSession(QObject):
@@ -128,7 +125,7 @@ class LabelSession(QObject):
 
     def reviewed_count(self) -> int:
         """Frames of the current video whose annotation is a reviewed machine label."""
-        return sum(source in REVIEWED_SOURCES for source in self.keyframes.values())
+        return sum(is_reviewed(source) for source in self.keyframes.values())
 
     def sorted_keyframes(self) -> np.ndarray:
         return np.array(sorted(self.keyframes), dtype=np.int64)

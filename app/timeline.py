@@ -12,7 +12,7 @@ from PySide6.QtGui import QColor, QHelpEvent, QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QTabWidget, QToolTip, QVBoxLayout, QWidget
 
 from app.frame_plots import FramePlots
-from app.state import REVIEWED_SOURCES
+from core.editing import is_reviewed
 from core.frame_numbers import frame_label
 
 KEYFRAME_COLOUR = QColor(255, 170, 0)
@@ -56,8 +56,7 @@ class TimelineStrip(QWidget):
                  pseudo: np.ndarray | None, suggested: np.ndarray | None) -> None:
         self.frame_count = frame_count
         frames = np.array(sorted(keyframes), dtype=np.int64)
-        corrected = np.array([keyframes[f] in REVIEWED_SOURCES for f in frames],
-                             dtype=bool)
+        corrected = np.array([is_reviewed(keyframes[f]) for f in frames], dtype=bool)
         self.keyframes = frames[~corrected] if len(frames) else frames
         self.corrected = frames[corrected] if len(frames) else frames
         self.pseudo = np.zeros(0, np.int64) if pseudo is None else np.asarray(pseudo, np.int64)

@@ -1,33 +1,115 @@
-"""The Videos dock: one row per video with frames, keyframes, pseudo-labelled and reviewed counts.
+"""The Videos dock: a table model over ``VideoService.summaries`` (one query per refresh) and the
+view that shows it, one row per video with frames, keyframes, pseudo-labelled and reviewed counts.
 
-"Reviewed" counts the frames whose annotation source is in ``REVIEWED_SOURCES`` ("corrected" or
-"accepted"): the annotator fixed a machine label there (an edited pseudo-label, detector or
-imported label) or accepted a pseudo-label as it was. That is what the label service records
-when such a frame is edited (see ``app.commands.edited_source``); frames labelled from scratch
-stay "manual" and are keyframes, not reviews.
+"Reviewed" counts the frames whose annotation source is in ``core.editing.REVIEWED_SOURCES``
+("corrected" or "accepted"): the annotator fixed a machine label there (an edited pseudo-label,
+detector or imported label) or accepted a pseudo-label as it was. That is what the label service
+records when such a frame is edited (see ``core.editing.edited_source``); frames labelled from
+scratch stay "manual" and are keyframes, not reviews.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelection,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
-from app.state import REVIEWED_SOURCES
-from core.store import Project
+from core.store import Project, VideoSummary
 
 COLUMNS = ("Video", "Frames", "Keys", "Pseudo", "Reviewed")
+HEADER_TIPS = {"Reviewed": "Frames where you corrected or accepted a machine label "
+                           "(pseudo-label, detector)"}
+_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+
+Index = QModelIndex | QPersistentModelIndex
 
 
-class VideoListWidget(QTableWidget):
-    """Lists the project's videos; selecting a row emits ``video_selected``."""
+def _cells(video: VideoSummary) -> tuple[object, ...]:
+    return (video.name, video.frame_count, video.keyframes, video.pseudo_frames, video.reviewed)
+
+
+class VideoListModel(QAbstractTableModel):
+    """The project's videos as rows of ``COLUMNS``; ``UserRole`` holds the video id."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._videos: list[VideoSummary] = []
+
+    def refresh(self, project: Project | None) -> None:
+        """Re-read every row with one service call; the same videos update in place (the
+        selection stays), a different list resets the model."""
+        videos = [] if project is None else project.videos.summaries()
+        if [v.id for v in videos] == [v.id for v in self._videos]:
+            self._videos = videos
+            if videos:
+                self.dataChanged.emit(self.index(0, 0),
+                                      self.index(len(videos) - 1, len(COLUMNS) - 1))
+            return
+        self.beginResetModel()
+        self._videos = videos
+        self.endResetModel()
+
+    def video(self, row: int) -> VideoSummary:
+        return self._videos[row]
+
+    def row_of(self, video_id: int | None) -> int | None:
+        for row, video in enumerate(self._videos):
+            if video.id == video_id:
+                return row
+        return None
+
+    def text(self, row: int, column: int) -> str:
+        """The text shown in a cell."""
+        return str(_cells(self._videos[row])[column])
+
+    # -- QAbstractTableModel ------------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._videos)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if not index.isValid():
+            return None
+        row, column = index.row(), index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.text(row, column)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column:
+            return _RIGHT
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._videos[row].path
+        if role == Qt.ItemDataRole.UserRole:
+            return self._videos[row].id
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(COLUMNS):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return HEADER_TIPS.get(COLUMNS[section])
+        return None
+
+
+class VideoListView(QTableView):
+    """Shows a ``VideoListModel``; selecting a row emits ``video_selected``."""
 
     video_selected = Signal(int)
 
-    def __init__(self, parent: object = None) -> None:
-        super().__init__(0, len(COLUMNS), parent)
-        self.setHorizontalHeaderLabels(COLUMNS)
-        self.horizontalHeaderItem(COLUMNS.index("Reviewed")).setToolTip(
-            "Frames where you corrected or accepted a machine label (pseudo-label, detector)")
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.videos = VideoListModel(self)
+        self.setModel(self.videos)
         self.verticalHeader().setVisible(False)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -36,61 +118,25 @@ class VideoListWidget(QTableWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in range(1, len(COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        self.itemSelectionChanged.connect(self._selection_changed)
+        self.selectionModel().selectionChanged.connect(self._selection_changed)
         self._filling = False
-        self._reviewed: dict[int, int] = {}  # video id -> reviewed frames, for other videos
-        self._reviewed_project: Project | None = None
 
-    def invalidate_counts(self) -> None:
-        """Forget cached reviewed counts (after a job may have changed other videos' labels)."""
-        self._reviewed.clear()
-
-    def _reviewed_count(self, project: Project, video_id: int) -> int:
-        if project is not self._reviewed_project:
-            self._reviewed, self._reviewed_project = {}, project
-        if video_id not in self._reviewed:
-            sources = project.labels.arrays(video_id)[3]
-            self._reviewed[video_id] = sum(s in REVIEWED_SOURCES for s in sources)
-        return self._reviewed[video_id]
-
-    def refresh(self, project: Project | None, current_id: int | None,
-                pseudo_counts: dict[int, int] | None = None,
-                reviewed_counts: dict[int, int] | None = None) -> None:
-        """Re-read the list (a few short queries; the counts come from aggregate calls).
-
-        ``pseudo_counts`` / ``reviewed_counts`` give live counts (the current video's, from the
-        session); other videos' reviewed counts are read once and cached.
-        """
+    def refresh(self, project: Project | None, current_id: int | None) -> None:
+        """Re-read the list (one query) and select the row of ``current_id``."""
         self._filling = True
-        self.setRowCount(0)
-        if project is not None:
-            videos = project.videos.all()
-            keys = project.labels.count()
-            self.setRowCount(len(videos))
-            for row, video in enumerate(videos):
-                run = project.runs.latest(video.id)
-                pseudo = (pseudo_counts or {}).get(video.id)
-                if pseudo is None:
-                    pseudo = video.frame_count if run is not None and run.status == "done" else 0
-                reviewed = (reviewed_counts or {}).get(video.id)
-                if reviewed is None:
-                    reviewed = self._reviewed_count(project, video.id)
-                values = (video.name, video.frame_count, keys.get(video.id, 0), pseudo, reviewed)
-                for col, value in enumerate(values):
-                    item = QTableWidgetItem(str(value))
-                    item.setData(Qt.ItemDataRole.UserRole, video.id)
-                    if col:
-                        item.setTextAlignment(Qt.AlignmentFlag.AlignRight
-                                              | Qt.AlignmentFlag.AlignVCenter)
-                    item.setToolTip(video.path)
-                    self.setItem(row, col, item)
-                if video.id == current_id:
-                    self.selectRow(row)
-        self._filling = False
+        try:
+            self.videos.refresh(project)
+            row = self.videos.row_of(current_id)
+            if row is None:
+                self.clearSelection()
+            else:
+                self.selectRow(row)
+        finally:
+            self._filling = False
 
-    def _selection_changed(self) -> None:
+    def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         if self._filling:
             return
-        items = self.selectedItems()
-        if items:
-            self.video_selected.emit(int(items[0].data(Qt.ItemDataRole.UserRole)))
+        rows = self.selectionModel().selectedRows()
+        if rows:
+            self.video_selected.emit(self.videos.video(rows[0].row()).id)

@@ -10,10 +10,11 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any, TextIO
 
-from core.progress import EtaEstimator
+from core.progress import EtaEstimator, Progress
+from core.protocol import Done, ErrorEvent, Event, MessageEvent, ProgressEvent, encode
 
 
 class Reporter:
@@ -43,19 +44,20 @@ class Reporter:
         return self.stop_requested
 
     # -- output -------------------------------------------------------------------------------
-    def event(self, name: str, **fields: Any) -> None:
+    def emit(self, event: Event) -> None:
+        """One event of the trainer protocol (``core.protocol``), as a JSON line with --json."""
         if self.as_json:
-            self.out.write(json.dumps({"event": name, **fields}, default=str) + "\n")
+            self.out.write(encode(event) + "\n")
             self.out.flush()
 
     def message(self, text: str) -> None:
         if self.as_json:
-            self.event("message", message=text)
+            self.emit(MessageEvent(text))
         else:
             self.err.write(text + "\n")
             self.err.flush()
 
-    def progress(self, task: str) -> Callable[..., None]:
+    def progress(self, task: str) -> Progress:
         """A ``progress(step, total, phase=None, losses=None)`` callback for one task; a
         trainer names its current phase and latest losses, which JSON lines carry along. The
         ETA comes from the current phase's smoothed rate (:class:`core.progress.EtaEstimator`);
@@ -65,16 +67,13 @@ class Reporter:
         finished = False
 
         def report(step: int, total: int, phase: str | None = None,
-                   losses: dict[str, float] | None = None) -> None:
+                   losses: Mapping[str, float] | None = None) -> None:
             nonlocal finished
             eta = estimator.update(step, total, phase or task)
             if self.as_json:
-                fields: dict[str, Any] = {"task": task, "phase": phase or task, "step": step,
-                                          "total": total,
-                                          "eta_s": None if eta is None else round(eta, 1)}
-                if losses:
-                    fields["losses"] = losses
-                self.event("progress", **fields)
+                self.emit(ProgressEvent(task, phase or task, step, total,
+                                        None if eta is None else round(eta, 1),
+                                        dict(losses) if losses else None))
                 return
             now = time.monotonic()
             done = step >= total
@@ -103,13 +102,13 @@ class Reporter:
     def result(self, payload: Any, text: str | None = None) -> None:
         """The command's result: JSON on stdout with ``--json``, else ``text`` (or JSON)."""
         if self.as_json:
-            self.event("done", result=payload)
+            self.emit(Done(payload))
         else:
             self.out.write((text if text is not None
                             else json.dumps(payload, indent=2, default=str)) + "\n")
 
     def error(self, text: str) -> None:
         if self.as_json:
-            self.event("error", message=text)
+            self.emit(ErrorEvent(text))
         self.err.write(f"error: {text}\n")
         self.err.flush()

@@ -26,6 +26,7 @@ from core.progress import ShouldStop
 from core.store import Project
 from evaluation.plots import Series, line_chart
 from trainer.jobs import PROPAGATORS, propagate_video
+from trainer.tsal.propagate import RunCache
 
 logger = logging.getLogger(__name__)
 
@@ -107,9 +108,10 @@ def bench_clip(clip: Path, methods: Sequence[str], work: Path, log: Log,
         keyframes = project.labels.frames(video.id)
         mask = np.zeros(video.frame_count, dtype=bool)
         mask[keyframes] = True
+        cache = RunCache()  # the TSAL methods of one clip share one training
         for method in methods:
             run = propagate_video(project, video.id, method, should_stop=should_stop,
-                                  checkpoints=False)
+                                  checkpoints=False, cache=cache)
             if run.status != "done":
                 raise ValidationError(f"{clip.name}: method {method} ended {run.status}: "
                                       f"{run.message}")

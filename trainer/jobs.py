@@ -33,8 +33,6 @@ Propagator = Callable[..., Propagation]
 #: The TSAL methods (trainer/tsal); torch is imported only when one of them runs.
 TSAL_METHODS = ("final", "teacher", "teacher+sd", "student", "supervised", "no-sic", "no-mfds",
                 "no-async")
-#: What ``propagate`` runs when no method is named: the product's best output.
-DEFAULT_METHOD = "final"
 
 
 def _tsal_method(name: str) -> Propagator:
@@ -84,12 +82,16 @@ def checkpoint_dir(project: Project, video_id: int) -> Path | None:
 def propagate_video(project: Project, video_id: int, method: str = "interpolation", *,
                     progress: Progress | None = None, should_stop: ShouldStop | None = None,
                     device: str = "auto", preset: str = "fast", seed: int | None = None,
-                    resume: bool = False, checkpoints: bool = True) -> RunRecord:
+                    resume: bool = False, checkpoints: bool = True,
+                    on_run_created: Callable[[RunRecord], None] | None = None,
+                    cache: Any = None) -> RunRecord:
     """Propagate a video's keyframes with ``method`` and store the result as one run.
 
     TSAL methods train with ``preset`` on ``device``; with ``checkpoints`` they warm-start from
     the video's last training and save their own (``resume`` continues a stopped job). A run
     stopped by ``should_stop`` keeps its results (status "stopped"); baselines are cancelled.
+    ``cache`` (a ``trainer.tsal.RunCache``) lets TSAL methods share one training (the bench);
+    ``on_run_created`` hears of the run as soon as its row exists.
     """
     propagate = get_propagator(method)
     keyframes = load_keyframes(project, video_id)
@@ -108,7 +110,7 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
         kwargs["options"] = RunOptions(
             device=str(torch_device),
             checkpoint_dir=checkpoint_dir(project, video_id) if checkpoints else None,
-            resume=resume, warm_start=checkpoints, fps=video.fps or None)
+            resume=resume, warm_start=checkpoints, fps=video.fps or None, cache=cache)
         config = {"preset": preset, **asdict(cfg)}
     elif resume:
         raise ValidationError(f"--resume applies to the TSAL methods, not {method!r}")
@@ -116,6 +118,8 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
     run = project.runs.create(video_id, method, config=config, device=device_label,
                               keyframes={"frames": sorted(keyframes)},
                               parent_run_id=previous.id if previous else None)
+    if on_run_created is not None:
+        on_run_created(run)
     started = time.perf_counter()
     try:
         with project.videos.open_reader(video_id) as reader:

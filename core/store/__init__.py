@@ -9,6 +9,7 @@ from core.store.records import (
     PseudoLabels,
     RunRecord,
     VideoRecord,
+    VideoSummary,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "PseudoLabels",
     "RunRecord",
     "VideoRecord",
+    "VideoSummary",
 ]

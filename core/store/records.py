@@ -10,6 +10,11 @@ import numpy as np
 
 ANNOTATION_SOURCES = ("manual", "imported", "corrected", "detector", "accepted")
 RUN_STATUSES = ("running", "done", "stopped", "failed", "cancelled")
+#: Sources that mean "the annotator reviewed a machine label on this frame": a pseudo-label (or a
+#: detector / imported label) they corrected, or a pseudo-label they accepted.
+REVIEWED_SOURCES = ("corrected", "accepted")
+#: Run statuses whose results can be used (``RunService.latest``).
+USABLE_RUN_STATUSES = ("done", "stopped")
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,25 @@ class VideoRecord:
     source_path: str | None
     added_at: datetime
     sample_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class VideoSummary:
+    """A video with its label and run counts: one row of ``VideoService.summaries``.
+
+    ``run_id`` / ``run_status`` are the latest usable run's (done or stopped), None when there is
+    none; ``pseudo_frames`` counts that run's pseudo-labelled frames.
+    """
+
+    id: int
+    name: str
+    path: str
+    frame_count: int
+    keyframes: int  # annotated frames
+    reviewed: int  # annotations whose source is in REVIEWED_SOURCES
+    run_id: int | None
+    run_status: str | None
+    pseudo_frames: int
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,17 @@ class RunService:
                 raise StoreError(f"{self._project.target}: no run with id {run_id}")
             return _record(row)
 
+    def end_if_running(self, run_id: int, status: str, message: str) -> bool:
+        """Finish a run that is still "running" (its process was killed by its owner, who
+        knows its id); a run that ended on its own keeps its status. True when it was ended."""
+        if status not in RUN_STATUSES or status == "running":
+            raise ValidationError(f"a run cannot end with status {status!r}")
+        with self._project.session() as session, session.begin():
+            ended = session.execute(update(RunRow).where(
+                RunRow.id == run_id, RunRow.status == "running").values(
+                status=status, finished_at=utcnow(), message=message)).rowcount
+        return bool(ended)
+
     def get(self, run_id: int) -> RunRecord:
         with self._project.session() as session:
             row = session.get(RunRow, run_id)

@@ -38,8 +38,8 @@ def test_open_project_shows_first_frame_and_keyframe(window):
     assert window.view.layer.shown and window.view.layer.kind == "manual"
     stored = _labels(window).get(s.video.id, 0)
     assert np.allclose(window.view.layer.positions(), stored.points, atol=1e-3)
-    assert window.video_list.rowCount() == 1
-    assert window.video_list.item(0, 2).text() == "4"
+    assert window.video_list.videos.rowCount() == 1
+    assert window.video_list.videos.text(0, 2) == "4"
     assert window.frame_label.text().startswith("frame 1 / 30")
     assert window.settings.value("projects/last").endswith("gui.faceprop.sqlite")
 
@@ -167,10 +167,11 @@ def test_place_template_in_drawn_box(qtbot, window):
     assert np.allclose(lo, [100, 60], atol=3) and np.allclose(hi, [200, 190], atol=3)
 
 
-def test_play_advances_at_video_fps_and_space_pauses(qtbot, window):
+def test_space_plays_at_the_video_frame_rate_and_pauses(qtbot, window):
     view = window.view
     qtbot.keyClick(view, Qt.Key.Key_Space)
     assert window.frames.playing
+    assert window.frames.timer.interval() == round(1000 / window.session.fps)  # 25 fps: 40 ms
     qtbot.waitUntil(lambda: window.session.frame >= 4, timeout=3000)
     qtbot.keyClick(view, Qt.Key.Key_Space)
     assert not window.frames.playing
@@ -179,13 +180,23 @@ def test_play_advances_at_video_fps_and_space_pauses(qtbot, window):
     assert window.session.frame == stopped_at
 
 
-def test_wheel_zoom_and_shortcuts_dialog(qtbot, window):
+def test_wheel_and_fit_zoom_and_shortcuts_dialog(qtbot, window):
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+
     from app.shortcuts import ShortcutsDialog
 
     view = window.view
     zoom = view.zoom
+    centre = QPointF(view.viewport().rect().center())
+    wheel = QWheelEvent(centre, view.mapToGlobal(centre.toPoint()), QPoint(0, 0),
+                        QPoint(0, 120), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    view.wheelEvent(wheel)
+    assert view.zoom > zoom  # one notch of the wheel zooms in
+    zoom = view.zoom
     view.zoom_to_points(window.editor.current_shape())
-    assert view.zoom > zoom
+    assert view.zoom != zoom
     assert "zoom" in window.zoom_label.text()
     dialog = ShortcutsDialog(window.actions_by_name, window.default_shortcuts, window.settings,
                              window)

@@ -7,7 +7,7 @@ import numpy as np
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 
-from app.commands import transform_points
+from core.editing import transform_points
 from core.landmarks import GROUP_RANGES
 from tests.app.test_editing import _drag, _labels
 

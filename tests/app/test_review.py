@@ -55,7 +55,7 @@ def test_propagate_shows_pseudo_labels_and_stats(qtbot, propagated):
     assert not layer.shown
     qtbot.keyClick(window.view, Qt.Key.Key_O)
     assert layer.shown
-    assert window.video_list.item(0, 3).text() == str(CLIP_FRAMES)
+    assert window.video_list.videos.text(0, 3) == str(CLIP_FRAMES)
 
 
 def test_follow_suggestion_and_accept_removes_it(qtbot, propagated):
@@ -118,15 +118,23 @@ def test_failed_propagation_reports_and_leaves_project(qtbot, window):
     assert not window.runner.running
 
 
-def test_cancel_kills_trainer_and_earlier_results_stay(qtbot, propagated):
+def test_cancel_mid_training_ends_that_run_by_id_and_earlier_results_stay(qtbot, propagated):
     window = propagated
     s = window.session
     first_run = s.run.id
-    window.method = "flow"
-    with qtbot.waitSignal(window.runner.run_finished, timeout=60_000) as blocker:
+    window.method = "final"
+    phases: list[str] = []
+    window.runner.progressed.connect(lambda phase, *_: phases.append(phase))
+    with qtbot.waitSignal(window.runner.run_created, timeout=60_000) as created:
         window.propagate()
+    run_id = created.args[0]
+    assert s.project.runs.get(run_id).status == "running"
+    qtbot.waitUntil(lambda: "train" in phases, timeout=120_000)
+    with qtbot.waitSignal(window.runner.run_finished, timeout=60_000) as finished:
         window.runner.cancel()
-    assert blocker.args[0] == "cancelled"
+    assert finished.args[0] == "cancelled"
+    cancelled = s.project.runs.get(run_id)
+    assert (cancelled.status, cancelled.message) == ("cancelled", "cancelled by the user")
     assert s.run.id == first_run  # the killed run never becomes "latest"
     assert all(r.status != "running" for r in s.project.runs.all())
 

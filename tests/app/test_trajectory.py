@@ -77,22 +77,23 @@ def test_trajectory_plot_follows_selection_and_edits_and_seeks(qtbot, with_run):
 def test_video_list_counts_reviewed_frames(qtbot, with_run):
     window, _pseudo = with_run
     s = window.session
-    header = [window.video_list.horizontalHeaderItem(c).text()
-              for c in range(window.video_list.columnCount())]
+    videos = window.video_list.videos
+    header = [videos.headerData(c, Qt.Orientation.Horizontal)
+              for c in range(videos.columnCount())]
     assert header == ["Video", "Frames", "Keys", "Pseudo", "Reviewed"]
     reviewed = header.index("Reviewed")
-    assert window.video_list.item(0, reviewed).text() == "0"  # imported keyframes only
+    assert videos.text(0, reviewed) == "0"  # imported keyframes only
     s.seek(4)
     wait_frame(qtbot, window, 4)
     qtbot.keyClick(window.view, Qt.Key.Key_A)  # accept the pseudo-label: reviewed
-    assert window.video_list.item(0, reviewed).text() == "1"
+    assert videos.text(0, reviewed) == "1"
     s.seek(5)
     wait_frame(qtbot, window, 5)
     window.view.layer.points[RIGHT_EYE[0]].setSelected(True)
     window.view.layer.points[RIGHT_EYE[1]].setSelected(True)
     qtbot.keyClick(window.view, Qt.Key.Key_Equal)  # correct a pseudo-label: reviewed
     assert s.keyframes[5] == "corrected"
-    assert window.video_list.item(0, reviewed).text() == "2"
-    assert window.video_list.item(0, 2).text() == "6"
+    assert videos.text(0, reviewed) == "2"
+    assert videos.text(0, 2) == "6"
     window.undo_stack.undo()
-    assert window.video_list.item(0, reviewed).text() == "1"
+    assert videos.text(0, reviewed) == "1"

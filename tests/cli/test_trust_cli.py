@@ -122,7 +122,7 @@ def test_a_closed_output_pipe_stops_cleanly(project_file):
     process = main_py("--json", "propagate", "--project", str(project_file), "--method",
                       "flow", bufsize=1)
     first = process.stdout.readline()
-    assert json.loads(first)["event"] == "progress"
+    assert json.loads(first)["event"] == "run_created"
     process.stdout.close()  # the reader went away, like `| head -1`
     err = process.stderr.read()
     process.wait(timeout=300)
@@ -132,4 +132,20 @@ def test_a_closed_output_pipe_stops_cleanly(project_file):
     result = main_py("--json", "info", "--project", str(project_file))
     out, _ = result.communicate(timeout=120)
     runs = json_lines(out)[-1]["result"]["runs"]
-    assert [r["status"] for r in runs] in (["cancelled"], ["done"])
+    assert [r["status"] for r in runs] in (["cancelled"], ["done"], ["stopped"])
+
+
+def test_python_m_trainer_speaks_the_protocol(project_file):
+    from core.protocol import Done, ProgressEvent, RunCreated, RunFinished, decode
+
+    result = subprocess.run([sys.executable, "-m", "trainer", "--project", str(project_file),
+                             "--method", "flow"], cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    events = [decode(line) for line in result.stdout.splitlines()]
+    assert None not in events  # nothing but protocol lines on stdout
+    assert isinstance(events[0], RunCreated) and events[0].method == "flow"
+    progress = [e for e in events if isinstance(e, ProgressEvent)]
+    assert progress[-1].step == progress[-1].total
+    assert isinstance(events[-2], RunFinished) and events[-2].run_id == events[0].run_id
+    assert isinstance(events[-1], Done) and events[-1].result["statuses"] == ["done"]

@@ -6,12 +6,13 @@ import sqlite3
 
 import numpy as np
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from core.errors import StoreError, ValidationError
 from core.landmarks import mean_shape
 from core.store import Project
 from core.store import project as project_module
+from tests.conftest import write_numbered_video
 
 
 def face(offset: float = 0.0) -> np.ndarray:
@@ -209,3 +210,40 @@ def test_add_video_with_transcode_keeps_an_mjpg_copy_in_the_media_folder(project
     assert video.frame_count == 40 and video.source_path == str(tiny_video.resolve())
     with project.videos.open_reader(video.id) as reader:
         assert reader.frame(39).shape == (120, 160, 3)
+
+
+def test_video_summaries_count_labels_and_runs_in_one_query(project_with_video, tmp_path):
+    project, first = project_with_video
+    second = project.videos.add(write_numbered_video(tmp_path / "second.avi", frames=30))
+    for frame, source in ((0, "manual"), (3, "corrected"), (5, "accepted"), (7, "imported")):
+        project.labels.set(first.id, frame, face(frame), source=source)
+    done = project.runs.create(first.id, "interpolation")
+    project.runs.finish(done.id, "done")
+    project.runs.finish(project.runs.create(first.id, "tsal").id, "failed", message="boom")
+    project.runs.create(first.id, "tsal")  # still running: not usable
+    stopped = project.runs.create(second.id, "tsal")
+    project.runs.write_pseudo_labels(stopped.id, np.arange(12), np.zeros((12, 68, 2)),
+                                     np.ones((12, 68)))
+    project.runs.finish(stopped.id, "stopped")
+    statements: list[str] = []
+    event.listen(project.engine, "before_cursor_execute",
+                 lambda _conn, _cursor, statement, *_rest: statements.append(statement))
+    summaries = project.videos.summaries()
+    assert len(statements) == 1
+    one, two = summaries
+    assert (one.id, one.name, one.path, one.frame_count) == (first.id, first.name, first.path, 40)
+    assert (one.keyframes, one.reviewed) == (4, 2)
+    assert (one.run_id, one.run_status, one.pseudo_frames) == (done.id, "done", 40)
+    assert (two.id, two.frame_count, two.keyframes, two.reviewed) == (second.id, 30, 0, 0)
+    assert (two.run_id, two.run_status, two.pseudo_frames) == (stopped.id, "stopped", 12)
+    # the same answers the per-video service calls give
+    assert {s.id: s.keyframes for s in summaries if s.keyframes} == project.labels.count()
+    assert [s.run_id for s in summaries] == [project.runs.latest(v.id).id for v in (first, second)]
+
+
+def test_video_summaries_of_an_empty_project_and_a_video_without_labels(project, tiny_video):
+    assert project.videos.summaries() == []
+    video = project.videos.add(tiny_video)
+    (summary,) = project.videos.summaries()
+    assert (summary.id, summary.keyframes, summary.reviewed) == (video.id, 0, 0)
+    assert (summary.run_id, summary.run_status, summary.pseudo_frames) == (None, None, 0)

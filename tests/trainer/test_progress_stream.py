@@ -17,7 +17,7 @@ from core.store import Project
 from evaluation.synthetic.clip import make_clip
 from main import run_command
 from trainer import jobs
-from trainer.tsal import PRESETS, clear_cache
+from trainer.tsal import PRESETS
 from trainer.tsal.propagate import PREDICT_BATCH
 
 TINY = replace(PRESETS["fast"], crop=48, width=8, steps=6, batch_labelled=4, clips_per_step=1,
@@ -35,7 +35,6 @@ def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def project_path(tmp_path: Path, clip_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setitem(PRESETS, "fast", TINY)
-    clear_cache()
     path = tmp_path / "p.faceprop.sqlite"
     with Project.create_or_open(path) as project:
         import_300vw(project, clip_dir)
@@ -108,7 +107,6 @@ def test_stopped_resumed_and_warm_started_runs_end_at_total(project_path) -> Non
         assert totals[-1] == FRAMES + trained + 2 * batches
 
         # resumed: only the steps still to train are planned
-        clear_cache()
         resuming = Recorder()
         resumed = jobs.propagate_video(project, 1, "final", progress=resuming, resume=True)
         assert resumed.metrics == {"start": "resume", "steps": TINY.steps}
@@ -117,7 +115,6 @@ def test_stopped_resumed_and_warm_started_runs_end_at_total(project_path) -> Non
 
         # warm start with self-distillation: a fraction of the steps, distillation, 3 networks
         project.labels.set(1, 5, project.runs.pseudo_labels(resumed.id).points[5] + 0.5)
-        clear_cache()
         warming = Recorder()
         warm = jobs.propagate_video(project, 1, "teacher+sd", progress=warming)
         assert warm.metrics["start"] == "warm"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from itertools import pairwise
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +17,17 @@ from core.metrics import nme
 from core.propagation import interpolate
 from core.video import VideoReader
 from evaluation.synthetic.clip import make_clip
-from trainer.tsal import METHODS, PRESETS, clear_cache, data, device_name, losses, run
+from trainer.tsal import (
+    METHODS,
+    PRESETS,
+    RunCache,
+    RunOptions,
+    data,
+    device_name,
+    losses,
+    run,
+    select_device,
+)
 from trainer.tsal.loop import Trainer
 from trainer.tsal.models import LandmarkNet, decode
 from trainer.tsal.ramps import omega
@@ -185,10 +194,9 @@ def test_network_output_shapes() -> None:
 
 
 def test_end_to_end_final_beats_interpolation_and_keeps_keyframes(clip: dict) -> None:
-    clear_cache()
     calls: list[tuple[int, int]] = []
     result = run(clip["frame"], clip["n"], clip["keys"], TINY,
-                 progress=lambda s, t: calls.append((s, t)))
+                 progress=lambda s, t, **_: calls.append((s, t)))
     gt, keys = clip["gt"], clip["keys"]
     mask = np.ones(clip["n"], bool)
     mask[list(keys)] = False
@@ -204,21 +212,21 @@ def test_end_to_end_final_beats_interpolation_and_keeps_keyframes(clip: dict) ->
     final = np.mean(nme(result["final"].points, gt)[mask])
     assert final < interp, (final, interp)
     assert calls and calls[-1][0] == calls[-1][1]
-    # the bench's methods share this run: calling "final" with the same config hits the cache
-    assert run(clip["frame"], clip["n"], keys, TINY) is result
+    # no hidden cache: the same call trains again; with one RunCache the calls share a training
+    cache = RunCache()
+    shared = run(clip["frame"], clip["n"], keys, TINY, options=RunOptions(cache=cache))
+    assert run(clip["frame"], clip["n"], keys, TINY, options=RunOptions(cache=cache)) is shared
+    assert len(cache) == 1
 
 
 def test_deterministic_for_a_seed(clip: dict) -> None:
     cfg = replace(TINY, steps=4, seed=5)
-    clear_cache()
     a = run(clip["frame"], clip["n"], clip["keys"], cfg)["teacher"].points
-    clear_cache()
     b = run(clip["frame"], clip["n"], clip["keys"], cfg)["teacher"].points
     np.testing.assert_array_equal(a, b)
 
 
 def test_should_stop_raises_cancelled(clip: dict) -> None:
-    clear_cache()
     with pytest.raises(CancelledError):
         run(clip["frame"], clip["n"], clip["keys"], replace(TINY, seed=9),
             should_stop=lambda: True)
@@ -227,15 +235,18 @@ def test_should_stop_raises_cancelled(clip: dict) -> None:
 def test_methods_registry_and_errors(clip: dict) -> None:
     assert {"supervised", "student", "teacher", "final", "no-sic", "no-mfds",
             "no-async"} <= set(METHODS)
-    assert device_name() == "cpu" or isinstance(device_name(), str)
+    assert device_name(torch.device("cpu")) == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert select_device("auto").type == expected == select_device(None).type
+    if not torch.cuda.is_available():
+        with pytest.raises(ValidationError, match="CUDA was requested"):
+            select_device("cuda")
+    with pytest.raises(ValidationError, match="auto, cpu or cuda"):
+        select_device("tpu")
     with pytest.raises(ValidationError, match="no keyframes"):
         METHODS["teacher"](clip["frame"], clip["n"], {})
     with pytest.raises(ValidationError, match="frame 99"):
         METHODS["teacher"](clip["frame"], clip["n"], {99: clip["keys"][0]})
-
-
-def test_shared_data_path_is_not_needed() -> None:
-    assert Path(__file__).exists()
 
 
 def test_sct_spread_by_hand_and_self_distillation_runs(clip: dict) -> None:
@@ -247,7 +258,6 @@ def test_sct_spread_by_hand_and_self_distillation_runs(clip: dict) -> None:
     t = elt_transform(np.random.default_rng(0), TINY)
     assert abs(np.linalg.det(t[:, :2])) == pytest.approx(1.0, abs=0.36)  # scale 0.8–1.0
     cfg = replace(TINY, steps=8, self_distill=1, sd_fraction=0.5, seed=2)
-    clear_cache()
     result = run(clip["frame"], clip["n"], clip["keys"], cfg)
     sd = result["teacher+sd"]
     assert np.all(np.isfinite(sd.points)) and sd.points.shape == (clip["n"], 68, 2)

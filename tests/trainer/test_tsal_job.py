@@ -23,7 +23,7 @@ from evaluation.synthetic.clip import make_clip
 from main import run_command
 from tests.conftest import REPO_ROOT
 from trainer import jobs
-from trainer.tsal import PRESETS, clear_cache
+from trainer.tsal import PRESETS
 from trainer.tsal.loop import Trainer
 
 TINY = replace(PRESETS["fast"], crop=48, width=8, steps=24, batch_labelled=6, clips_per_step=2,
@@ -40,7 +40,6 @@ def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def project_path(tmp_path: Path, clip_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setitem(PRESETS, "fast", TINY)
-    clear_cache()
     path = tmp_path / "p.faceprop.sqlite"
     with Project.create_or_open(path) as project:
         import_300vw(project, clip_dir)
@@ -78,7 +77,6 @@ def test_cli_propagate_reports_phases_losses_and_writes_a_run(project_path, caps
 def test_second_propagate_warm_starts_with_a_fraction_of_the_steps(project_path) -> None:
     with Project.open(project_path) as project:
         first = jobs.propagate_video(project, 1, "final")
-        clear_cache()
         # the annotator corrects one frame: a new keyframe
         project.labels.set(1, 5, project.runs.pseudo_labels(first.id).points[5] + 0.5)
         second = jobs.propagate_video(project, 1, "final")
@@ -123,17 +121,14 @@ def test_propagate_after_a_stop_continues_unless_keyframes_changed(project_path)
     with Project.open(project_path) as project:
         assert jobs.propagate_video(project, 1, "final", progress=progress,
                                     should_stop=stop_soon).status == "stopped"
-        clear_cache()
         continued = jobs.propagate_video(project, 1, "final")
         assert continued.metrics == {"start": "resume", "steps": TINY.steps}
         seen.clear()
-        clear_cache()
         # stop a fresh job, then edit a keyframe: the stopped job is not resumed as it was
         Path(continued.checkpoint_path).unlink()  # no finished training to warm-start from
         assert jobs.propagate_video(project, 1, "final", progress=progress,
                                     should_stop=stop_soon).status == "stopped"
         project.labels.set(1, 5, project.labels.get(1, 0).points + 1.0)
-        clear_cache()
         edited = jobs.propagate_video(project, 1, "final")
     assert edited.metrics == {"start": "warm", "steps": math.ceil(TINY.steps * TINY.warm_fraction)}
 
@@ -171,7 +166,6 @@ def test_out_of_memory_halves_the_batch_then_fails_clearly(project_path, monkeyp
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
 
         monkeypatch.setattr(Trainer, "step", always_oom)
-        clear_cache()
         with pytest.raises(FacePropError, match="out of GPU memory"):
             jobs.propagate_video(project, 1, "teacher", checkpoints=False, seed=3)
         assert project.runs.all()[-1].status == "failed"

@@ -6,7 +6,7 @@
 "teacher", "teacher+sd" (the teacher after iterative self-distillation), "final" (the teacher
 fused with bidirectional flow tracking by estimated error, then smoothed in time) and the
 ablations "no-sic", "no-mfds" and "no-async" (the teacher trained alone, never filtered towards
-a student). Methods that share a configuration share one cached training run.
+a student). Methods called with one :class:`RunCache` share a training with the same config.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import numpy as np
 from core.errors import ValidationError
 from core.propagation import Propagation
 from trainer.tsal.config import PRESETS, TSALConfig
-from trainer.tsal.propagate import RunOptions, clear_cache, device_name, run, select_device
+from trainer.tsal.propagate import RunCache, RunOptions, device_name, run, select_device
 
-__all__ = ["METHODS", "PRESETS", "RunOptions", "TSALConfig", "clear_cache", "device_name",
+__all__ = ["METHODS", "PRESETS", "RunCache", "RunOptions", "TSALConfig", "device_name",
            "make_method", "preset_config", "run", "select_device"]
 
 #: Method name -> (config changes from the fast preset, which output of the run it returns).

@@ -50,9 +50,31 @@ REPORT_EVERY = 5
 #: Smallest batch an out-of-memory retry may shrink to before giving up.
 MIN_BATCH = 2
 
-_CACHE: OrderedDict[tuple, dict[str, Propagation]] = OrderedDict()
-#: The last run's raw network outputs (pM, pC, peaks per model), for diagnostics.
-LAST_RAW: dict[str, object] = {}
+
+
+class RunCache:
+    """Finished trainings by (frames, keyframes, config), so that several methods of one
+    benchmark (student, teacher, final, ...) share one training instead of each training anew.
+    Whoever wants sharing makes one and passes it in :class:`RunOptions`; a job that keeps
+    checkpoints or resumes never uses it, and nothing is cached behind anyone's back."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple, dict[str, Propagation]] = OrderedDict()
+
+    def get(self, key: tuple) -> dict[str, Propagation] | None:
+        if key not in self._items:
+            return None
+        self._items.move_to_end(key)
+        return self._items[key]
+
+    def put(self, key: tuple, result: dict[str, Propagation]) -> None:
+        self._items[key] = result
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 @dataclass(frozen=True)
@@ -64,6 +86,7 @@ class RunOptions:
     resume: bool = False  # continue the stopped job saved in checkpoint_dir
     warm_start: bool = True  # start from checkpoint_dir's last finished training
     fps: float | None = None  # the video's frame rate (scales the smoother)
+    cache: RunCache | None = None  # share trainings between calls (the benchmark's methods)
 
 
 def select_device(requested: str = "auto") -> torch.device:
@@ -91,10 +114,6 @@ def device_name(device: torch.device | None = None) -> str:
     """"cpu", or the CUDA device's name."""
     dev = device if device is not None else select_device()
     return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
-
-
-def clear_cache() -> None:
-    _CACHE.clear()
 
 
 def _cache_key(frames: data.GrayFrames, keys: dict[int, np.ndarray], cfg: TSALConfig) -> tuple:
@@ -224,11 +243,12 @@ def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[in
     n = int(n_frames)
     frames = data.GrayFrames(frame, n)
     store = _Checkpoints(options.checkpoint_dir)
-    cache_key = _cache_key(frames, keys, cfg)
-    if cache_key in _CACHE and not options.resume and options.checkpoint_dir is None:
-        _CACHE.move_to_end(cache_key)
+    cache = options.cache if not options.resume and options.checkpoint_dir is None else None
+    cache_key = _cache_key(frames, keys, cfg) if cache is not None else ()
+    cached = cache.get(cache_key) if cache is not None else None
+    if cached is not None:
         JobProgress({"cached": 1}, progress).finish()
-        return _CACHE[cache_key]
+        return cached
     device = select_device(options.device)
     if device.type == "cpu":
         torch.set_num_threads(cfg.threads)
@@ -285,12 +305,8 @@ def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[in
     result = {name: replace(p, info=info) for name, p in result.items()}
     bar.finish()
     logger.info("TSAL %s: %s", "stopped" if stopped else "done", info["timings"])
-    LAST_RAW.clear()
-    LAST_RAW.update(preds)
-    if not stopped:
-        _CACHE[cache_key] = result
-        while len(_CACHE) > CACHE_SIZE:
-            _CACHE.popitem(last=False)
+    if cache is not None and not stopped:
+        cache.put(cache_key, result)
     return result
 
 
