@@ -18,7 +18,6 @@ import operator
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -27,6 +26,7 @@ import numpy as np
 
 from core.errors import VideoError
 from core.frame_numbers import frame_label
+from core.video.frame_cache import FrameCache
 from core.video.index import (
     FORWARD_MAX,
     IDENTIFY_MAX_READS,
@@ -63,10 +63,9 @@ class VideoReader:
         self._fps = index.fingerprints
         self._fper = _Fingerprinter(index.height, index.width)
         frame_bytes = max(1, index.width * index.height * 3)
-        self._capacity = max(0, min(int(cache_frames), max_cache_bytes // frame_bytes))
+        self._cache = FrameCache(min(int(cache_frames), max_cache_bytes // frame_bytes))
+        self._capacity = self._cache.capacity
         self._cap_lock = threading.Lock()
-        self._cache_lock = threading.Lock()
-        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._backend = index.backend
         self._cap = _open_capture(self._path, self._backend)
         self._pos: int | None = 0  # true index of the frame the next read() returns
@@ -122,8 +121,7 @@ class VideoReader:
 
     @property
     def cache_size(self) -> int:
-        with self._cache_lock:
-            return len(self._cache)
+        return len(self._cache)
 
     @property
     def stats(self) -> dict[str, int]:
@@ -131,8 +129,7 @@ class VideoReader:
         return dict(self._stats)
 
     def is_cached(self, i: int) -> bool:
-        with self._cache_lock:
-            return i in self._cache
+        return i in self._cache
 
     # -- public reading ---------------------------------------------------------------------
     def frame(self, i: int) -> np.ndarray:
@@ -185,8 +182,7 @@ class VideoReader:
 
     def drop_cache(self) -> None:
         """Forget every decoded frame (benchmarks use it to measure uncached access)."""
-        with self._cache_lock:
-            self._cache.clear()
+        self._cache.clear()
 
     def close(self) -> None:
         """Stop the prefetch thread, release the decoder and drop the cache (idempotent)."""
@@ -200,8 +196,7 @@ class VideoReader:
             if not self._closed:
                 self._closed = True
                 self._cap.release()
-        with self._cache_lock:
-            self._cache.clear()
+        self._cache.clear()
 
     def __enter__(self) -> VideoReader:
         return self
@@ -211,22 +206,13 @@ class VideoReader:
 
     # -- cache -----------------------------------------------------------------------------
     def _cache_get(self, i: int, count: bool = True) -> np.ndarray | None:
-        with self._cache_lock:
-            img = self._cache.get(i)
-            if img is not None:
-                self._cache.move_to_end(i)
-            if count:
-                self._stats["hits" if img is not None else "misses"] += 1
-            return img
+        img = self._cache.get(i)
+        if count:
+            self._stats["hits" if img is not None else "misses"] += 1
+        return img
 
     def _cache_put(self, i: int, img: np.ndarray) -> None:
-        if self._capacity <= 0:
-            return
-        with self._cache_lock:
-            self._cache[i] = img
-            self._cache.move_to_end(i)
-            while len(self._cache) > self._capacity:
-                self._cache.popitem(last=False)
+        self._cache.put(i, img)
 
     # -- decoding (all below run with the capture lock held) -------------------------------
     def _check_frame(self, i: int) -> int:
@@ -384,10 +370,7 @@ class VideoReader:
                 centre, lo, hi = self._request
                 self._request, generation = None, self._generation
             plan = [*range(centre, hi), *range(lo, centre)]
-            with self._cache_lock:  # keep frames of the window that are cached from eviction
-                for j in reversed(plan):
-                    if j in self._cache:
-                        self._cache.move_to_end(j)
+            self._cache.touch(reversed(plan))  # keep the window's cached frames from eviction
             for j in plan:
                 if self._stopping or self._generation != generation:
                     break
