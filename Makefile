@@ -1,11 +1,12 @@
-# Two entry points for a fresh Debian machine: `make run` (install, open the GUI) and
-# `make test` (install, run the whole suite). Both are idempotent.
+# Entry points for a fresh Debian machine: `make run` (install, open the GUI), `make demo`
+# (install, open the GUI on a demo project) and `make test` (install, run the whole suite).
+# All are idempotent.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench-seek
+.PHONY: install run demo test lint
 
 install: $(STAMP)
 
@@ -15,6 +16,9 @@ $(STAMP): pyproject.toml scripts/install.sh
 
 run: install
 	$(PY) main.py
+
+demo: install
+	$(PY) main.py --demo
 
 test: install
 	$(PY) -m ruff check .

@@ -22,27 +22,27 @@ def build_parser():  # -> argparse.ArgumentParser
     import argparse
 
     from cli import project_commands
+    from cli.help import HelpFormatter, add_global_options, finish_subcommands
 
     parser = argparse.ArgumentParser(
-        prog="faceprop", description="Label 68-point facial landmarks in video from a few "
-                                     "keyframes. Without a subcommand the GUI opens.")
-    parser.add_argument("--json", action="store_true",
-                        help="machine-readable JSON lines on stdout (progress and result)")
-    parser.add_argument("--verbose", "-v", action="store_true", help="log debug messages")
+        prog="faceprop", formatter_class=HelpFormatter,
+        description="Label 68-point facial landmarks in video from a few keyframes.\n"
+                    "Without a subcommand the GUI opens; `faceprop COMMAND --help` explains "
+                    "each command.")
+    add_global_options(parser, in_subcommand=False)
     parser.add_argument("--demo", action="store_true",
                         help="open the GUI on a temporary demo project")
     parser.add_argument("--open", dest="gui_project", metavar="PROJECT",
                         help="open the GUI on this project file")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from cli import trainer_commands
+
+    trainer_commands.register(subparsers)  # propagate leads the list: it is what FaceProp is for
     project_commands.register(subparsers)
-    for name in ("cli.bench_commands", "cli.trainer_commands"):
-        try:
-            module = __import__(name, fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(subparsers)
+    from cli import bench_commands
+
+    bench_commands.register(subparsers)
+    finish_subcommands(subparsers)
     return parser
 
 
@@ -105,12 +105,24 @@ def open_gui(args) -> int:
     return run_gui(project=args.gui_project, demo=args.demo)
 
 
+#: Top-level packages of ours: a missing module that is not one of these is a dependency.
+OWN_PACKAGES = {"app", "cli", "core", "evaluation", "main", "resources", "trainer"}
+
+
 def main() -> None:
     try:
         code = run_command(sys.argv[1:])
     except KeyboardInterrupt:  # Ctrl-C while starting up, before the handlers are installed
         print("\nerror: interrupted", file=sys.stderr)
         code = EXIT_CANCELLED
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] in OWN_PACKAGES:
+            raise
+        print(f"error: FaceProp's dependencies are not installed for {sys.executable} (no "
+              f"module named {exc.name!r}). Run `make run` once in the FaceProp folder, then "
+              "start it with `.venv/bin/faceprop` (or `.venv/bin/python main.py`).",
+              file=sys.stderr)
+        code = EXIT_ERROR
     sys.exit(code)
 
 

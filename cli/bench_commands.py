@@ -27,11 +27,13 @@ def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
                         help="face photos with same-stem .pts files (default: drawn faces)")
     parser.add_argument("--count", type=int,
                         help="number of clips (default: one per photo, or 3 drawn faces)")
-    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--frames", type=int, default=300, help="frames per clip")
     parser.add_argument("--stride", type=int, default=10, help="keyframe every K frames")
-    parser.add_argument("--difficulty", choices=("easy", "hard"), default="easy")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--size", type=parse_size, default=(640, 480), metavar="WxH")
+    parser.add_argument("--difficulty", choices=("easy", "hard"), default="easy",
+                        help="hard adds fast motion, expressions and an occluder")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the clips")
+    parser.add_argument("--size", type=parse_size, default="640x480", metavar="WxH",
+                        help="frame size")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Animate face photos (or drawn faces) with smooth motion and expressions; "
                     "writes OUT/<clip>/vid.avi, annot/ (keyframes every --stride frames and the "
                     "last frame) and gt/ (every frame).")
-    parser.add_argument("out", type=Path)
+    parser.add_argument("out", type=Path, help="folder to write the clips into")
     add_clip_arguments(parser)
     parser.set_defaults(handler=synth)
 
@@ -53,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_clip_arguments(parser)
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                         help="comma-separated method names (default: %(default)s)")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True,
+                        help="folder for the report, charts and scratch projects")
     parser.set_defaults(handler=bench)
 
     parser = subparsers.add_parser(
@@ -66,18 +69,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="clips with gt/ (made by synth)")
     parser.add_argument("--strategy", default="score,uniform,random",
                         help="comma-separated: score, uniform, random (default: all three)")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--per-round", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5, help="correction rounds per clip")
+    parser.add_argument("--per-round", type=int, default=3,
+                        help="frames the strategy picks in each round")
     parser.add_argument("--method", default="final", help="propagation method (default: final)")
     parser.add_argument("--stride", type=int, default=None,
                         help="start from every K-th ground-truth frame instead of annot/")
     parser.add_argument("--noise", type=float, default=0.0,
                         help="annotation noise σ as a fraction of the inter-ocular distance "
                              "(a careful human: 0.01)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed (noise, random strategy)")
     parser.add_argument("--no-dlib", dest="with_dlib", action="store_false",
                         help="skip the dlib correction reference")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True,
+                        help="folder for the report and the effort curves")
     parser.set_defaults(handler=simulate_annotator)
 
 

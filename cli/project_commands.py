@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "add-video", help="add a video to a project (indexed frame-exactly once)",
         description="Decode the video once to count its true frames and build the frame index.")
-    parser.add_argument("video", type=Path)
+    parser.add_argument("video", type=Path, help="the video file (anything FFmpeg reads)")
     add_project_argument(parser)
     parser.add_argument("--transcode", action="store_true",
                         help="convert to MJPG in the project's media folder first")
@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Write OUT/<video>/vid.avi, annot/NNNNNN.pts for every frame (manual labels "
                     "win over pseudo-labels) and provenance.csv. The export is written to a "
                     "temporary folder and moved into place, so a failure leaves OUT as it was.")
-    parser.add_argument("out", type=Path)
+    parser.add_argument("out", type=Path, help="the folder to write (created; see --force)")
     add_project_argument(parser)
     parser.add_argument("--run", type=int, help="take pseudo-labels from this run "
                         "(default: each video's latest finished run)")

@@ -63,7 +63,8 @@ class _JsonLines:
 def main(argv: list[str] | None = None) -> int:
     from trainer.runner import add_arguments, run_jobs
 
-    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--project", "-p", required=True, help="project file or database URL")
     add_arguments(parser)
     args = parser.parse_args(argv)

@@ -35,6 +35,34 @@ TSAL_METHODS = ("final", "teacher", "teacher+sd", "student", "supervised", "no-s
                 "no-async")
 
 
+#: The methods a user chooses between, one line each (``propagate --help`` lists them).
+USER_METHODS: dict[str, str] = {
+    "final": "TSAL teacher fused with flow tracking, smoothed in time (the default, best)",
+    "teacher": "the TSAL teacher network alone",
+    "teacher+sd": "the teacher after iterative self-distillation (slower)",
+    "flow": "bidirectional Lucas-Kanade tracking between keyframes (no training, seconds)",
+    "flow_dis": "bidirectional DIS optical-flow tracking between keyframes (no training)",
+    "interpolation": "linear interpolation between keyframes (what CVAT does)",
+    "dlib": "dlib's face detector on every frame (needs the dlib extra)",
+}
+#: Ablations of TSAL, for the benchmark rather than for labelling.
+ABLATIONS: dict[str, str] = {
+    "student": "the TSAL student network alone",
+    "supervised": "the same network trained on the keyframes only (no unlabelled frames)",
+    "no-sic": "the teacher without the shape-inherent consistency loss",
+    "no-mfds": "the teacher without motion-field deviation suppression",
+    "no-async": "the teacher trained alone, never filtered towards a student",
+}
+
+
+def methods_epilog() -> str:
+    """The method list for ``--help``: the ones to choose from, then the ablations."""
+    def lines(methods: dict[str, str]) -> str:
+        return "\n".join(f"  {name:<14}{text}" for name, text in methods.items())
+    return f"methods:\n{lines(USER_METHODS)}\n\nablations (for the benchmark):\n" \
+           f"{lines(ABLATIONS)}"
+
+
 def _tsal_method(name: str) -> Propagator:
     def method(*args: Any, **kwargs: Any) -> Propagation:
         from trainer.tsal import METHODS

@@ -21,12 +21,15 @@ from core.store import Project, RunRecord
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The propagation job's arguments (the project is added by the caller)."""
-    from trainer.jobs import PROPAGATORS
+    from trainer.jobs import PROPAGATORS, methods_epilog
+
+    parser.epilog = methods_epilog()
 
     parser.add_argument("--video", default="all",
                         help="video id, or 'all' (default) for every video with keyframes")
     parser.add_argument("--method", default=DEFAULT_METHOD, choices=sorted(PROPAGATORS),
-                        help=f"propagation method (default: {DEFAULT_METHOD})")
+                        metavar="METHOD",
+                        help=f"propagation method, listed below (default: {DEFAULT_METHOD})")
     parser.add_argument("--device", default="auto",
                         help="auto (CUDA when present), cpu, or cuda[:N] (default: auto)")
     parser.add_argument("--preset", default="fast", choices=("fast", "quality"),
