@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import sys
 
-from core.protocol import EXIT_CANCELLED, EXIT_ERROR
-
 
 def build_parser():  # -> argparse.ArgumentParser
     import argparse
 
-    from cli import project_commands
+    from cli import format_commands, project_commands
     from cli.help import HelpFormatter, add_global_options, finish_subcommands
 
     parser = argparse.ArgumentParser(
@@ -39,6 +37,7 @@ def build_parser():  # -> argparse.ArgumentParser
 
     trainer_commands.register(subparsers)  # propagate leads the list: it is what FaceProp is for
     project_commands.register(subparsers)
+    format_commands.register(subparsers)  # export/import --format 300vw|coco|cvat
     from cli import bench_commands
 
     bench_commands.register(subparsers)
@@ -55,6 +54,7 @@ def run_command(argv) -> int:  # argv: Sequence[str]
     from cli.safety import OutputGuard
     from core.error_messages import describe_unexpected
     from core.errors import CancelledError, FacePropError
+    from core.protocol import EXIT_CANCELLED, EXIT_ERROR
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -97,6 +97,8 @@ def run_command(argv) -> int:  # argv: Sequence[str]
 
 
 def open_gui(args) -> int:
+    from core.protocol import EXIT_ERROR
+
     try:
         from app.main_window import run_gui
     except ModuleNotFoundError as exc:
@@ -110,14 +112,19 @@ OWN_PACKAGES = {"app", "cli", "core", "evaluation", "main", "resources", "traine
 
 
 def main() -> None:
+    # Nothing is imported at module level: a Ctrl-C at any moment of the start-up lands here.
     try:
         code = run_command(sys.argv[1:])
     except KeyboardInterrupt:  # Ctrl-C while starting up, before the handlers are installed
+        from core.protocol import EXIT_CANCELLED
+
         print("\nerror: interrupted", file=sys.stderr)
         code = EXIT_CANCELLED
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] in OWN_PACKAGES:
             raise
+        from core.protocol import EXIT_ERROR  # standard library only: always importable
+
         print(f"error: FaceProp's dependencies are not installed for {sys.executable} (no "
               f"module named {exc.name!r}). Run `make run` once in the FaceProp folder, then "
               "start it with `.venv/bin/faceprop` (or `.venv/bin/python main.py`).",

@@ -35,6 +35,8 @@ def _spec(w: MainWindow) -> list[tuple[str, str, str, list[QKeySequence], Callab
          "Create a project file"),
         ("File", "open_project", "&Open project…", [K(K.StandardKey.Open)],
          p.open_project_dialog, "Open a project file"),
+        ("File", "open_demo", "Open the &demo", [], p.open_demo,
+         "A temporary project with a synthetic clip, removed when FaceProp closes"),
         ("File", "add_videos", "&Add video(s)…", [K("Ctrl+Shift+A")], p.add_videos_dialog,
          "Add videos (each is decoded once to index its frames)"),
         ("File", "import_300vw", "&Import 300VW folder…", [K("Ctrl+I")], p.import_300vw_dialog,
@@ -47,8 +49,10 @@ def _spec(w: MainWindow) -> list[tuple[str, str, str, list[QKeySequence], Callab
          "Redo"),
         ("Edit", "place_template", "Place &template", [K("T")], e.place_template,
          "Fit the mean face to this frame (or to the previous keyframe's box)"),
-        ("Edit", "draw_template", "Place template in a &box…", [K("B")], w.view.begin_box,
-         "Drag a box around the face; the mean face is fitted to it"),
+        ("Edit", "draw_template", "Place template in a &box…", [K("B")],
+         w.view.toggle_box_mode,
+         "Box mode: drag a box around the face and the mean face is fitted to it (Esc or B "
+         "leaves)"),
         ("Edit", "accept", "&Accept pseudo-label", [K("A")], e.accept_pseudo_label,
          "Make this frame's pseudo-label a keyframe"),
         ("Edit", "copy_previous", "&Copy previous keyframe", [K("C")],
@@ -98,6 +102,8 @@ def _spec(w: MainWindow) -> list[tuple[str, str, str, list[QKeySequence], Callab
         ("View", "zoom_face", "&Zoom to face", [K("F")],
          lambda: w.view.zoom_to_points(e.current_shape()), "Zoom in on this frame's landmarks"),
         ("Help", "shortcuts", "Keyboard &shortcuts", [K("F1")], w.show_shortcuts, ""),
+        ("Help", "about", "&About FaceProp", [], w.show_about,
+         "Version, the trainer's torch and device, licence"),
     ]
 
 

@@ -21,6 +21,8 @@ from core.store import Project
 
 logger = logging.getLogger(__name__)
 
+DEMO_PREFIX = "faceprop-demo-"  # the temporary folders demo projects live in
+
 
 def _face_points(t: float, size: tuple[int, int]) -> np.ndarray:
     width, height = size
@@ -102,7 +104,7 @@ def make_demo_clip(out_dir: Path, frames: int = 120, stride: int = 15,
 
 def create_demo_project(folder: str | Path | None = None) -> Path:
     """A new project in ``folder`` (a fresh temporary folder by default) with the demo clip."""
-    root = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="faceprop-demo-"))
+    root = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix=DEMO_PREFIX))
     clip = make_demo_clip(root / "demo_clip")
     path = root / "demo.faceprop.sqlite"
     with Project.create_or_open(path) as project:

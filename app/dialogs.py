@@ -67,8 +67,10 @@ class ExportDialog(QDialog):
         self.resize(560, self.sizeHint().height())
 
     def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export into folder",
-                                                  self.target_edit.text())
+        start = Path(self.target_edit.text()).expanduser()
+        while not start.is_dir() and start != start.parent:  # the target may not exist yet
+            start = start.parent
+        folder = QFileDialog.getExistingDirectory(self, "Export into folder", str(start))
         if folder:
             self.target_edit.setText(folder)
 

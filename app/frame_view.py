@@ -3,6 +3,8 @@
 The view only displays and reports gestures: a finished drag emits ``points_dragged`` once (the
 main window turns it into one undo command); a box drawn in template mode emits ``box_drawn``;
 a click on a group's polyline selects the whole group (Ctrl+click adds it to the selection).
+Template-box mode (B) announces itself (``box_mode_changed``) and shows a cross cursor; Esc, a
+drawn box or B again leave it. While no frame is shown the view paints ``placeholder``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class FrameView(QGraphicsView):
     zoom_changed = Signal(float)
     play_requested = Signal()
     group_selected = Signal(str)
+    box_mode_changed = Signal(bool)
 
     def __init__(self, parent: object = None) -> None:
         super().__init__(parent)
@@ -65,14 +68,14 @@ class FrameView(QGraphicsView):
         self._fitted = True
         self._group_click: tuple[str, bool, QPoint] | None = None
         self.editable = True
-        self.placeholder = ("Open a project (Ctrl+O) or create one (Ctrl+N), then add videos.\n"
-                            "New here? Start with  python main.py --demo")
+        self.placeholder = ""
 
     # -- content ------------------------------------------------------------------------------
     def set_image(self, image: QImage | None, frame: int | None) -> None:
         first = self.pixmap_item.pixmap().isNull()
         if image is None:
             self.pixmap_item.setPixmap(QPixmap())
+            self._end_box()
         else:
             old_size = self.pixmap_item.pixmap().size()
             self.pixmap_item.setPixmap(QPixmap.fromImage(image))
@@ -91,6 +94,12 @@ class FrameView(QGraphicsView):
 
     def show_comparison(self, points: np.ndarray | None) -> None:
         self.overlay.set_points(points)
+
+    def set_placeholder(self, text: str) -> None:
+        """The hint painted while no frame is shown."""
+        if text != self.placeholder:
+            self.placeholder = text
+            self.viewport().update()
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
         super().drawForeground(painter, rect)
@@ -152,16 +161,36 @@ class FrameView(QGraphicsView):
             self.fit()
 
     # -- template box -------------------------------------------------------------------------
+    @property
+    def box_mode(self) -> bool:
+        return self._box_mode
+
     def begin_box(self) -> None:
         """The next left drag draws a face box (for Place template); Escape cancels."""
+        if self.pixmap_item.pixmap().isNull():
+            return
         self._box_mode = True
         self.viewport().setCursor(Qt.CursorShape.CrossCursor)
+        self.setFocus()  # so that Esc reaches the view
+        self.box_mode_changed.emit(True)
+
+    def toggle_box_mode(self) -> None:
+        """B: enter template-box mode, or leave it when it is on."""
+        if self._box_mode:
+            self._end_box()
+            return
+        self.begin_box()
+        if not self._box_mode:  # refused (no frame shown): whoever mirrors the mode hears so
+            self.box_mode_changed.emit(False)
 
     def _end_box(self) -> None:
+        was_on = self._box_mode
         self._box_mode = False
         self._box_origin = None
         self.box_item.setVisible(False)
         self.viewport().unsetCursor()
+        if was_on:
+            self.box_mode_changed.emit(False)
 
     # -- mouse --------------------------------------------------------------------------------
     def _start_pan(self, pos: QPoint) -> None:

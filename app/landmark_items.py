@@ -1,19 +1,22 @@
 """Graphics items for the 68 landmarks: draggable points, group polylines and a comparison overlay.
 
 Manual points are filled discs in their group's colour; pseudo-label points are hollow rings
-coloured by confidence (red low, green high); occluded points are drawn faint and dashed.
+coloured by confidence (red low, green high); occluded points are hollow: a dashed ring in the
+point's colour over a dark outline, opaque so that they are easy to find and grab on any frame.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen
+from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QGraphicsEllipseItem,
     QGraphicsItem,
     QGraphicsPathItem,
     QGraphicsScene,
+    QStyleOptionGraphicsItem,
+    QWidget,
 )
 
 from core.landmarks import EDGES, GROUP_RANGES, N_POINTS, POINT_NAMES, group_of
@@ -31,6 +34,10 @@ GROUP_COLOURS: dict[str, QColor] = {
 }
 POINT_RADIUS = 4.0
 SELECTED_COLOUR = QColor(255, 255, 255)
+OCCLUDED_OUTLINE = QColor(0, 0, 0, 230)  # under an occluded point's coloured ring
+OCCLUDED_OUTLINE_WIDTH = 4.5
+OCCLUDED_RADIUS = 6.0  # a little larger than a visible point, so the ring reads as hollow
+OCCLUDED_RING_WIDTH = 2.0
 _EDGE_A = np.array([a for a, _ in EDGES])
 _EDGE_B = np.array([b for _, b in EDGES])
 
@@ -58,6 +65,7 @@ class PointItem(QGraphicsEllipseItem):
         self.setToolTip(f"{index}: {POINT_NAMES[index]}")
         self.setZValue(10)
         self.style = ("manual", True, 1.0)
+        self.ring: QPen | None = None  # an occluded point's coloured ring, drawn over its pen
 
     def apply_style(self, kind: str, visible: bool, confidence: float) -> None:
         self.style = (kind, visible, confidence)
@@ -67,18 +75,32 @@ class PointItem(QGraphicsEllipseItem):
         kind, visible, confidence = self.style
         colour = (GROUP_COLOURS[group_of(self.index)] if kind == "manual"
                   else confidence_colour(confidence))
-        if not visible:
-            colour = QColor(colour)
-            colour.setAlpha(110)
         selected = self.isSelected()
+        r = POINT_RADIUS if visible else OCCLUDED_RADIUS
+        self.setRect(QRectF(-r, -r, 2 * r, 2 * r))
+        if not visible:
+            outline = QPen(SELECTED_COLOUR if selected else OCCLUDED_OUTLINE)
+            outline.setWidthF(OCCLUDED_OUTLINE_WIDTH)
+            self.ring = QPen(colour)
+            self.ring.setWidthF(OCCLUDED_RING_WIDTH)
+            self.ring.setStyle(Qt.PenStyle.DashLine)
+            self.setPen(outline)
+            self.setBrush(Qt.BrushStyle.NoBrush)
+            return
+        self.ring = None
         pen = QPen(SELECTED_COLOUR if selected else (QColor(0, 0, 0, 200) if kind == "manual"
                                                       else colour))
         pen.setWidthF(2.5 if selected or kind != "manual" else 1.0)
-        if not visible:
-            pen.setStyle(Qt.PenStyle.DotLine)
         self.setPen(pen)
-        self.setBrush(QBrush(colour) if kind == "manual" and visible
-                      else Qt.BrushStyle.NoBrush)
+        self.setBrush(QBrush(colour) if kind == "manual" else Qt.BrushStyle.NoBrush)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        super().paint(painter, option, widget)
+        if self.ring is not None:
+            painter.setPen(self.ring)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawEllipse(self.rect())
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: object) -> object:
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:

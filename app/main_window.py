@@ -2,7 +2,8 @@
 
 It lays out the widgets and wires the session (state) to the controllers that do the work:
 frames (playback), edits, detection, projects and jobs, propagation; the work itself lives in
-those modules and in core services.
+those modules and in core services. While no project is open the central area shows the
+welcome view; video files dropped on the window are added to the open project.
 """
 
 from __future__ import annotations
@@ -16,29 +17,34 @@ from PySide6.QtGui import QCloseEvent, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
-    QLabel,
     QMainWindow,
     QMessageBox,
     QSplitter,
+    QStackedWidget,
     QUndoView,
     QWidget,
 )
 
+from app.about import show_about
 from app.actions import build_actions
 from app.compat import install_refcount_guard, top_up_singleton_refs
 from app.detect import DetectController
+from app.drop import VideoDropFilter
 from app.editing import EditController
 from app.error_hook import install_error_hook
 from app.frame_view import FrameView
 from app.playback import FrameController
 from app.project_controller import ProjectController
 from app.propagation_controller import PropagationController
+from app.run_edits import EditsDuringRunWatcher, RerunPrompt
 from app.shortcuts import ShortcutsDialog
 from app.state import LabelSession
+from app.status_bar import build_status_bar
 from app.suggestions import SuggestionsPanel, rank_suggestions
 from app.timeline import TimelinePanel
 from app.trajectory import TrajectoryPanel
 from app.video_list import VideoListView
+from app.welcome import WelcomeView, canvas_hint
 from app.workers import Job, JobWorker
 from core.frame_numbers import frame_label
 
@@ -46,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 #: Actions that need only an open project, and those that need nothing open.
 PROJECT_ACTIONS = ("add_videos", "import_300vw", "export_300vw")
-ALWAYS_ACTIONS = ("new_project", "open_project", "quit", "shortcuts")
+ALWAYS_ACTIONS = ("new_project", "open_project", "open_demo", "quit", "shortcuts", "about")
 
 
 class MainWindow(QMainWindow):
@@ -69,6 +75,11 @@ class MainWindow(QMainWindow):
                                           self.settings, lambda: self.propagation.running, self)
         self.detector = DetectController(self.session, self.undo_stack, self.projects.run_job,
                                          self)
+        self.rerun_prompt = RerunPrompt(self)
+        self.run_edits = EditsDuringRunWatcher(self.session, self.runner, self.rerun_prompt,
+                                               self.propagation.propagate, self)
+        self.drop = VideoDropFilter(self)
+        self.about_box: QMessageBox | None = None
         self.shortcuts_dialog: ShortcutsDialog | None = None
         self.timeline = TimelinePanel(self)
         self.last_error = ""
@@ -80,7 +91,14 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(1, 0)
         self.timeline.setMaximumHeight(270)
         splitter.setChildrenCollapsible(False)
-        self.setCentralWidget(splitter)
+        self.editing_area = splitter
+        self.welcome = WelcomeView(self)
+        self.central = QStackedWidget(self)
+        self.central.addWidget(self.welcome)
+        self.central.addWidget(splitter)
+        self.setCentralWidget(self.central)
+        self.drop.watch(self)
+        self.drop.watch(self.view.viewport())  # the view accepts drops itself: filter there
         self._build_docks()
         self.actions_by_name = build_actions(self)
         self._build_status_bar()
@@ -140,18 +158,10 @@ class MainWindow(QMainWindow):
         return dock
 
     def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.frame_label = QLabel("no video")
-        self.zoom_label = QLabel("")
-        self.device_label = QLabel("")
-        self.run_label = QLabel("")
-        bar.addPermanentWidget(self.run_panel)
-        # the bar keeps the panel's height, so showing it never re-lays out (and repaints) the
-        # whole window when a propagation starts
-        bar.setMinimumHeight(self.run_panel.sizeHint().height() + 6)
-        for label in (self.frame_label, self.zoom_label, self.device_label, self.run_label):
-            label.setContentsMargins(6, 0, 6, 0)
-            bar.addPermanentWidget(label)
+        widgets = build_status_bar(self.statusBar(), self.rerun_prompt, self.run_panel)
+        self.mode_label = widgets.mode
+        self.frame_label, self.zoom_label = widgets.frame, widgets.zoom
+        self.device_label, self.run_label = widgets.device, widgets.run
 
     def _connect(self) -> None:
         s = self.session
@@ -164,8 +174,9 @@ class MainWindow(QMainWindow):
             lambda z: self.zoom_label.setText(f"zoom {z * 100:.0f}%" if s.video else ""))
         self.view.play_requested.connect(self.frames.toggle_play)
         for controller in (self.frames, self.editor, self.detector, self.projects,
-                           self.propagation):
+                           self.propagation, self.run_edits):
             controller.message.connect(self.show_message)
+        self._connect_first_run()
         for controller in (self.projects, self.propagation):
             controller.error.connect(self.report_error)
             controller.videos_changed.connect(self._refresh_video_list)
@@ -182,6 +193,22 @@ class MainWindow(QMainWindow):
         self.suggestions.next_button.clicked.connect(self.next_suggestion)
         self.video_list.video_selected.connect(self._select_video)
 
+    def _connect_first_run(self) -> None:
+        """The welcome view, dropped videos, box mode and the re-propagate prompt."""
+        p, w = self.projects, self.welcome
+        w.new_requested.connect(p.new_project_dialog)
+        w.open_requested.connect(p.open_project_dialog)
+        w.demo_requested.connect(p.open_demo)
+        w.recent_requested.connect(p.open_project)
+        w.forget_missing_requested.connect(p.forget_missing)
+        p.recent_changed.connect(lambda: w.set_recent(p.recent_projects()))
+        p.busy.connect(w.set_busy)
+        self.drop.videos_dropped.connect(p.add_dropped_videos)
+        box = self.actions_by_name["draw_template"]
+        box.setCheckable(True)
+        self.view.box_mode_changed.connect(box.setChecked)
+        self.view.box_mode_changed.connect(self.mode_label.setVisible)
+
     def _restore_settings(self) -> None:
         geometry = self.settings.value("window/geometry")
         if geometry is not None:
@@ -191,6 +218,8 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window/state")
         if state is not None:
             self.restoreState(state)
+        else:  # room for the Videos columns on a first run
+            self.resizeDocks([self.videos_dock], [330], Qt.Orientation.Horizontal)
         self.projects.attach_recent_menu(self.recent_menu)
 
     # -- review -------------------------------------------------------------------------------
@@ -215,6 +244,10 @@ class MainWindow(QMainWindow):
     def _project_changed(self) -> None:
         path = self.session.project_path
         self.setWindowTitle(f"FaceProp — {path.name}" if path else "FaceProp")
+        self.central.setCurrentWidget(self.editing_area if path else self.welcome)
+        if path:
+            self.view.setFocus()
+        self.welcome.set_recent(self.projects.recent_projects())
         self._update_enabled()
 
     def _video_changed(self) -> None:
@@ -227,6 +260,8 @@ class MainWindow(QMainWindow):
     def _refresh_video_list(self) -> None:
         video = self.session.video
         self.video_list.refresh(self.session.project, video.id if video else None)
+        self.view.set_placeholder(canvas_hint(self.session.project is not None,
+                                              self.video_list.videos.rowCount()))
 
     def _run_changed(self) -> None:
         s = self.session
@@ -286,6 +321,10 @@ class MainWindow(QMainWindow):
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 6000)
 
+    def show_about(self) -> None:
+        """Help → About: version, torch and device, licence (does not block the loop)."""
+        self.about_box = show_about(self, self.session.project)
+
     def show_shortcuts(self) -> None:
         """Help → Shortcuts: the list and editor (window-modal, does not block the loop)."""
         if self.shortcuts_dialog is not None:
@@ -302,6 +341,7 @@ class MainWindow(QMainWindow):
         self.projects.shutdown()
         self.frames.shutdown()
         self.session.close_project(emit=False)
+        self.projects.remove_demo_folders()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.propagation.running and QMessageBox.question(
@@ -325,16 +365,14 @@ def run_gui(project: str | None = None, demo: bool = False) -> int:
     apply_look(app)
     window = MainWindow()
     install_error_hook(window, lambda: getattr(window.session.project, "target", None))
+    window.show()
     if demo:
-        from app.demo import create_demo_project
-
-        window.open_project(create_demo_project())
+        window.projects.open_demo()  # built off the GUI thread; the welcome view says so
     elif project:
         window.open_project(project)
     else:
         last = window.settings.value("projects/last")
         if last and Path(str(last)).is_file():
             window.open_project(str(last))
-    window.show()
     return int(app.exec())
 

@@ -2,7 +2,8 @@
 
 The ranking lives in core.suggest (shared with ``simulate-annotator``); ``SuggestionTableModel``
 adapts it to a table; ``SuggestionsPanel`` is the dock's content. Keyframes never appear in
-the list.
+the list. A single click on a row (or Enter) seeks to its frame; a reason too long for its
+column shows in full on hover, and the columns can be widened.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ class SuggestionTableModel(QAbstractTableModel):
                     item.reason)[index.column()]
         if role == self.SORT_ROLE:
             return (frame_number(item.frame), item.score, item.reason)[index.column()]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"Frame {frame_number(item.frame)} · score {item.score:.1f}: {item.reason}"
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() < 2:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -94,9 +97,14 @@ class SuggestionsPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(22)
-        self.table.horizontalHeader().setSectionResizeMode(
-            2, QHeaderView.ResizeMode.Stretch)
-        self.table.doubleClicked.connect(self._activated)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.clicked.connect(self._activated)
+        self.table.activated.connect(self._activated)  # Enter on a row
+        self.table.resizeColumnsToContents()  # the headers' widths, until there are rows
         self.summary = QLabel("No propagation run yet.")
         self.summary.setWordWrap(True)
         self.next_button = QPushButton("Next suggestion")
@@ -109,9 +117,11 @@ class SuggestionsPanel(QWidget):
         layout.addWidget(self.table)
 
     def set_suggestions(self, suggestions: list[Suggestion], has_run: bool) -> None:
+        first = not self.model.suggestions
         self.model.set_suggestions(suggestions)
-        self.table.resizeColumnsToContents()
-        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        if first and suggestions:  # fit the numbers once; a width the user chose stays
+            self.table.resizeColumnToContents(0)
+            self.table.resizeColumnToContents(1)
         if not has_run:
             self.summary.setText("No propagation run yet.")
         else:

@@ -2,8 +2,9 @@
 
 Two linked pyqtgraph plots (x above, y below): each selected point's pseudo-label track of the
 latest run as a line and its manual keyframes as dots, a vertical line at the current frame;
-click to seek. Everything is drawn from arrays the session already holds (no per-frame queries),
-and nothing is drawn while the panel is hidden.
+a legend beside the plots (never over the data) names each colour's point; click to seek.
+Everything is drawn from arrays the session already holds (no per-frame queries), and nothing is
+drawn while the panel is hidden.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from core.landmarks import GROUP_RANGES, N_POINTS, POINT_NAMES
 logger = logging.getLogger(__name__)
 
 MAX_TRACKS = 12  # more curves than this are unreadable; the first ones are drawn
+LEGEND_ROWS = 6  # entries per legend column: more make a second column
 HINT = "Select points (click a group's line, drag a box) to plot their x / y over the video."
 
 
@@ -49,6 +51,13 @@ class TrajectoryPlot(FramePlots):
                 self.tracks[axis].append(track)
                 self.keys[axis].append(plot.plot([], [], pen=None, symbol="o", symbolSize=6))
         self.indices: list[int] = []
+        self.legend = pg.LegendItem(labelTextSize="8pt", labelTextColor=(230, 230, 230),
+                                    verSpacing=-6)
+        self.addItem(self.legend, row=0, col=1, rowspan=2)
+
+    def legend_names(self) -> list[str]:
+        """The legend's entries, in order."""
+        return [label.text for _sample, label in self.legend.items]
 
     def set_data(self, frame_count: int, indices: list[int], key_frames: np.ndarray,
                  key_points: np.ndarray, pseudo_frames: np.ndarray | None,
@@ -75,6 +84,11 @@ class TrajectoryPlot(FramePlots):
                 keys.setSymbolBrush(colour)
                 keys.setSymbolPen(pg.mkPen((0, 0, 0), width=1))
                 keys.setData(key_frames, key_points[:, i, col] if len(key_frames) else empty)
+        self.legend.clear()
+        self.legend.setColumnCount(max(1, -(-len(self.indices) // LEGEND_ROWS)))
+        for k, i in enumerate(self.indices):
+            self.legend.addItem(self.tracks["x"][k], f"{i} {POINT_NAMES[i]}")
+        self.legend.setVisible(bool(self.indices))
         self.x_plot.setXRange(0, max(frame_count - 1, 1), padding=0.01)
         for plot in (self.x_plot, self.y_plot):
             plot.enableAutoRange(axis="y")

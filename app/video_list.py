@@ -6,6 +6,9 @@ view that shows it, one row per video with frames, keyframes, pseudo-labelled an
 detector or imported label) or accepted a pseudo-label as it was. That is what the label service
 records when such a frame is edited (see ``core.editing.edited_source``); frames labelled from
 scratch stay "manual" and are keyframes, not reviews.
+
+Every cell's tooltip names the video in full with its path (a name elided in a narrow dock
+stays readable), and every column can be widened by dragging its header edge.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from core.store import Project, VideoSummary
 COLUMNS = ("Video", "Frames", "Keys", "Pseudo", "Reviewed")
 HEADER_TIPS = {"Reviewed": "Frames where you corrected or accepted a machine label "
                            "(pseudo-label, detector)"}
+MAX_NAME_WIDTH = 220  # px: a longer name is elided (its tooltip shows it in full)
+MIN_NAME_WIDTH = 110  # px: a narrower dock scrolls sideways instead
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 Index = QModelIndex | QPersistentModelIndex
@@ -85,7 +90,8 @@ class VideoListModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and column:
             return _RIGHT
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self._videos[row].path
+            video = self._videos[row]
+            return f"{video.name}\n{video.path}"
         if role == Qt.ItemDataRole.UserRole:
             return self._videos[row].id
         return None
@@ -114,10 +120,13 @@ class VideoListView(QTableView):
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setWordWrap(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in range(1, len(COLUMNS)):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        self.videos.modelReset.connect(self._fit_columns)
+        self._fit_columns()
         self.selectionModel().selectionChanged.connect(self._selection_changed)
         self._filling = False
 
@@ -133,6 +142,17 @@ class VideoListView(QTableView):
                 self.selectRow(row)
         finally:
             self._filling = False
+
+    def _fit_columns(self) -> None:
+        """Size the columns to a new list's contents; the name gets what the counts leave of
+        the dock (at least its header, at most MAX_NAME_WIDTH). Afterwards the widths are the
+        user's."""
+        self.resizeColumnsToContents()
+        counts = sum(self.columnWidth(c) for c in range(1, len(COLUMNS)))
+        header = self.horizontalHeader().sectionSizeHint(0)
+        room = self.viewport().width() - counts
+        room = max(room, MIN_NAME_WIDTH)  # below that the dock scrolls rather than hide names
+        self.setColumnWidth(0, max(header, min(self.columnWidth(0), room, MAX_NAME_WIDTH)))
 
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         if self._filling:

@@ -132,3 +132,26 @@ class JobWorker(QThread):
             self.failed.emit(f"{type(exc).__name__}: {exc}", False)
         else:
             self.succeeded.emit(result)
+
+
+class TaskWorker(QThread):
+    """Runs ``task()`` (no project of its own, e.g. building the demo project) in this thread;
+    emits ``succeeded(result)`` or ``failed(message)``. ``result`` holds the result after
+    ``wait()``, for a caller that is shutting down and no longer takes signals."""
+
+    succeeded = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, task: Callable[[], Any], parent: Any = None) -> None:
+        super().__init__(parent)
+        self._task = task
+        self.result: Any = None
+
+    def run(self) -> None:
+        try:
+            self.result = self._task()
+        except Exception as exc:  # reported to the user, and logged with its traceback
+            logger.exception("background task failed")
+            self.failed.emit(str(exc) or type(exc).__name__)
+        else:
+            self.succeeded.emit(self.result)

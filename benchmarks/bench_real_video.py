@@ -55,7 +55,8 @@ def main() -> None:
         held = [f for f in labelled[1::2] if f in found]  # frames where dlib found no face drop
         for i, frame in enumerate(labelled):
             if frame in keys:
-                project.labels.set(video.id, frame, detected[i], source="detector")
+                # the held-in detections stand in for a person's keyframes here
+                project.labels.set(video.id, frame, detected[i], source="imported")
         reference = np.stack([detected[labelled.index(f)] for f in held])
         report: dict[str, object] = {"video": str(args.video), "frames": n, "fps": video.fps,
                                      "keyframes": len(keys), "held_out": len(held)}

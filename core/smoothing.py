@@ -56,9 +56,12 @@ def _penalty_bands(q: np.ndarray) -> np.ndarray:
 
 def smooth_track(points: np.ndarray, sigma: np.ndarray, face_size: np.ndarray | float, *,
                  pinned: Iterable[int] = (), accel: float = DEFAULT_ACCEL,
-                 robust_passes: int = 2) -> np.ndarray:
+                 robust_passes: int = 2, pinned_points: np.ndarray | None = None
+                 ) -> np.ndarray:
     """The smoothed track (T, N, 2) of measurements ``points`` (T, N, 2) with per-point errors
-    ``sigma`` (T, N) in pixels; ``pinned`` frames (keyframes) are kept as they are."""
+    ``sigma`` (T, N) in pixels; ``pinned`` frames (keyframes) are kept as they are, and so are
+    the points marked in ``pinned_points`` (T, N) (placed or accepted points of partly reviewed
+    frames)."""
     z = np.asarray(points, dtype=np.float64)
     if z.ndim != 3 or z.shape[2] != 2:
         raise ValidationError(f"points: expected shape (frames, points, 2), got {z.shape}")
@@ -69,7 +72,11 @@ def smooth_track(points: np.ndarray, sigma: np.ndarray, face_size: np.ndarray | 
     if accel <= 0:
         raise ValidationError(f"accel must be positive, got {accel}")
     pins = [int(i) for i in pinned]
-    sig[pins] = PINNED_SIGMA
+    pin_mask = np.zeros((n_frames, n_points), dtype=bool)
+    pin_mask[pins] = True
+    if pinned_points is not None:
+        pin_mask |= np.asarray(pinned_points, dtype=bool).reshape(n_frames, n_points)
+    sig[pin_mask] = PINNED_SIGMA
     if n_frames < 3:
         return z.copy()
     size = np.broadcast_to(np.asarray(face_size, dtype=np.float64), (n_frames,))
@@ -85,8 +92,8 @@ def smooth_track(points: np.ndarray, sigma: np.ndarray, face_size: np.ndarray | 
                 break
             residual = np.linalg.norm(solved - z[:, i], axis=1) / sig[:, i]
             huber = np.minimum(1.0, HUBER_K / np.maximum(residual, 1e-12))
-            huber[pins] = 1.0
+            huber[pin_mask[:, i]] = 1.0
             weight = huber / np.square(sig[:, i])
         out[:, i] = solved
-    out[pins] = z[pins]
+    out[pin_mask] = z[pin_mask]
     return out

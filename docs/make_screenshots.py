@@ -1,7 +1,8 @@
-"""Render the README screenshots offscreen: empty window, keyframe editing, review after a run,
-and the trajectory plot of a selected group.
+"""Render the README screenshots offscreen: the welcome view, the demo just opened from it,
+keyframe editing, propagation running, review after a run, and the trajectory plot of a
+selected group. ``--only welcome,demo`` renders just those (no propagation runs then).
 
-    QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py [OUT_DIR]
+    QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py [OUT_DIR] [--only NAME,...]
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from PySide6.QtCore import QEventLoop, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
-from app.demo import create_demo_project
+from app.icons import apply_look
 from app.main_window import MainWindow
+
+SHOTS = ("welcome", "demo", "keyframe-editing", "propagating", "review", "trajectories")
 
 
 def _wide_box(points):
@@ -35,18 +38,54 @@ def settle(app: QApplication, ms: int = 400) -> None:
     loop.exec()
 
 
+def _arguments() -> tuple[Path, set[str]]:
+    args = sys.argv[1:]
+    only = set(SHOTS)
+    if "--only" in args:
+        at = args.index("--only")
+        only = set(args[at + 1].split(","))
+        del args[at:at + 2]
+    unknown = only - set(SHOTS)
+    if unknown:
+        sys.exit(f"unknown screenshot(s) {sorted(unknown)}; known: {', '.join(SHOTS)}")
+    return (Path(args[0]) if args else Path(__file__).resolve().parent), only
+
+
+def _recent_projects(tmp: Path) -> list[str]:
+    """One project that exists and one that was moved away, as a returning user has them."""
+    from core.store import Project
+
+    existing = tmp / "interviews" / "interviews.faceprop.sqlite"
+    existing.parent.mkdir()
+    Project.create_or_open(existing).close()
+    return [str(existing), "/home/you/labels/pilot-2025.faceprop.sqlite"]
+
+
 def main() -> None:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
+    out, only = _arguments()
     app = QApplication.instance() or QApplication([])
+    apply_look(app)
     tmp = Path(tempfile.mkdtemp(prefix="faceprop-shots-"))
     settings = QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue("projects/recent", _recent_projects(tmp))
     window = MainWindow(settings)
     window.resize(1400, 880)
     window.show()
     settle(app)
-    window.grab().save(str(out / "screenshot-empty.png"))
+    if "welcome" in only:
+        window.grab().save(str(out / "screenshot-welcome.png"))
 
-    window.open_project(create_demo_project(tmp / "demo"))
+    window.welcome.demo_button.click()  # the demo as a new user opens it
+    for _ in range(600):
+        if window.session.video is not None and window.projects.demo_worker is None:
+            break
+        settle(app, 200)
+    settle(app)
+    if "demo" in only:
+        window.grab().save(str(out / "screenshot-demo.png"))
+    if not only - {"welcome", "demo"}:
+        window.close()
+        return
     window.session.seek(30)
     settle(app)
     window.view.zoom_to_points(window.editor.current_shape())

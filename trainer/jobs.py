@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ from core.framestats import run_statistics
 from core.progress import Progress, ShouldStop
 from core.propagation import METHODS as BASELINE_METHODS
 from core.propagation import Propagation
+from core.propagation.constraints import PartialReview, apply_partial_reviews
+from core.review_states import pinned
 from core.store import Project, RunRecord
 from core.store.records import RunResults
 
@@ -86,18 +88,34 @@ def get_propagator(name: str) -> Propagator:
     return PROPAGATORS[name]
 
 
-def load_keyframes(project: Project, video_id: int) -> dict[int, np.ndarray]:
-    """The video's annotations as {frame: points}; clear errors for unusable keyframes."""
+def load_keyframes(project: Project, video_id: int
+                   ) -> tuple[dict[int, np.ndarray], dict[int, PartialReview]]:
+    """The video's keyframes (frames whose every point is placed or accepted) as
+    {frame: points}, and its partly reviewed frames as {frame: (points, pinned mask)}; frames
+    whose points are all predicted (a detector's, not yet reviewed) are neither. Clear errors
+    for unusable keyframes."""
     video = project.videos.get(video_id)
     frames, points, _visible, _sources = project.labels.arrays(video_id)
-    if len(frames) == 0:
-        raise ValidationError(f"video {video_id} ({video.name}) has no keyframe: label at least "
-                              "one frame before propagating")
-    for frame, pts in zip(frames, points):
-        if np.ptp(pts, axis=0).max() < 1e-3:
-            raise ValidationError(f"video {video_id} ({video.name}) {frame_label(frame)}: all 68 "
-                                  "points are at the same place; fix this keyframe first")
-    return {int(f): p for f, p in zip(frames, points)}
+    state_frames, states = project.labels.states(video_id)
+    pins = dict(zip(state_frames.tolist(), pinned(states)))
+    keyframes: dict[int, np.ndarray] = {}
+    partial: dict[int, PartialReview] = {}
+    for frame, pts in zip(frames.tolist(), points):
+        mask = pins[frame]
+        if mask.all():
+            if np.ptp(pts, axis=0).max() < 1e-3:
+                raise ValidationError(f"video {video_id} ({video.name}) {frame_label(frame)}: "
+                                      "all 68 points are at the same place; fix this keyframe "
+                                      "first")
+            keyframes[frame] = pts
+        elif mask.any():
+            partial[frame] = (pts, mask)
+    if not keyframes:
+        what = "reviewed" if len(frames) else "labelled"
+        raise ValidationError(f"video {video_id} ({video.name}) has no keyframe: no frame has "
+                              f"all its points {what} yet; label (or accept, A) at least one "
+                              "whole frame before propagating")
+    return keyframes, partial
 
 
 def checkpoint_dir(project: Project, video_id: int) -> Path | None:
@@ -122,7 +140,7 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
     ``on_run_created`` hears of the run as soon as its row exists.
     """
     propagate = get_propagator(method)
-    keyframes = load_keyframes(project, video_id)
+    keyframes, partial = load_keyframes(project, video_id)
     video = project.videos.get(video_id)
     project.videos.verify_file(video_id)  # labels must sit on the images they were made on
     kwargs: dict[str, Any] = {}
@@ -154,6 +172,10 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
             result = propagate(reader.frame, video.frame_count, keyframes, progress=progress,
                                should_stop=should_stop, **kwargs)
         compute_s = time.perf_counter() - started
+        if partial:  # points a person placed on frames that are not whole keyframes hold
+            points, confidence = apply_partial_reviews(result.points, result.confidence,
+                                                       keyframes, partial)
+            result = replace(result, points=points, confidence=confidence)
         results = run_results(result, keyframes, result.stats)
         info = dict(result.info)
         stopped = bool(info.get("stopped"))

@@ -1,1 +1,2 @@
-"""Landmark file formats: iBUG ``.pts`` files and 300VW dataset folders."""
+"""Landmark file formats: iBUG ``.pts`` files, 300VW dataset folders, COCO keypoints and CVAT
+for video 1.1 XML."""

@@ -24,6 +24,7 @@ from core.formats.export_target import check_target, safe_folder_name, staged_ex
 from core.formats.pts import read_pts, write_pts
 from core.frame_numbers import frame_index, frame_label, frame_number
 from core.progress import Progress, ShouldStop
+from core.review_states import state_counts
 
 logger = logging.getLogger(__name__)
 
@@ -268,17 +269,21 @@ def _write_clip(project, plan: _ClipPlan, staging: Path, labelled_only: bool,
         if frame in plan.manual:
             annotation = plan.manual[frame]
             points, source, run, confidence = annotation.points, annotation.source, "", 1.0
+            counts = state_counts(annotation.states)
             manual_count += 1
         else:
             points, conf = plan.pseudo.for_frame(frame)
             source, run, confidence = "pseudo", plan.run_id, float(np.mean(conf))
+            counts = {"placed": 0, "accepted": 0, "predicted": len(points)}
             pseudo_count += 1
         write_pts(annot / frame_file_name(frame), points)
         rows.append((frame_number(frame), frame_file_name(frame), source, run,
-                     f"{confidence:.4f}"))
+                     f"{confidence:.4f}", counts["placed"], counts["accepted"],
+                     counts["predicted"]))
     with (folder / "provenance.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["frame", "file", "source", "run", "mean_confidence"])
+        writer.writerow(["frame", "file", "source", "run", "mean_confidence", "placed",
+                         "accepted", "predicted"])
         writer.writerows(rows)
     return ExportedClip(folder, plan.video.id, len(plan.frames), manual_count, pseudo_count,
                     plan.run_id)

@@ -16,12 +16,17 @@ from sqlalchemy.orm import Session
 from core.errors import StoreError, ValidationError
 from core.frame_numbers import frame_label
 from core.landmarks import N_POINTS
+from core.review_states import STATE_DTYPE, check_states, default_states
 from core.store.blobs import pack, unpack, unpack_many
 from core.store.models import AnnotationRow, EditLogRow, VideoRow, utcnow
 from core.store.records import ANNOTATION_SOURCES, Annotation, EditRecord
 
 if TYPE_CHECKING:
     from core.store.project import Project
+
+#: One label to write: (points, visible) or (points, visible, states); None picks the default.
+LabelInput = tuple[np.ndarray, np.ndarray | None] | tuple[np.ndarray, np.ndarray | None,
+                                                          np.ndarray | None]
 
 POINTS_DTYPE = "<f4"
 VISIBLE_DTYPE = "u1"
@@ -54,12 +59,14 @@ def validate_points(points: np.ndarray, visible: np.ndarray | None, where: str
 
 
 def _annotation(row: AnnotationRow) -> Annotation:
-    where = f"annotation of video {row.video_id} frame {row.frame}"
+    where = f"annotation of video {row.video_id} {frame_label(row.frame)}"
+    states = (default_states(row.source) if row.states is None
+              else unpack(row.states, STATE_DTYPE, (N_POINTS,), where))
     return Annotation(
         video_id=row.video_id, frame=row.frame,
         points=unpack(row.points, POINTS_DTYPE, (N_POINTS, 2), where),
         visible=unpack(row.visible, VISIBLE_DTYPE, (N_POINTS,), where).astype(bool),
-        source=row.source, author=row.author, updated_at=row.updated_at)
+        source=row.source, author=row.author, updated_at=row.updated_at, states=states)
 
 
 class LabelService:
@@ -82,13 +89,14 @@ class LabelService:
 
     def set(self, video_id: int, frame: int, points: np.ndarray,
             visible: np.ndarray | None = None, *, source: str = "manual",
-            author: str | None = None) -> Annotation | None:
-        """Create or replace the annotation of one frame; returns the previous one (for undo)."""
-        return self.set_many(video_id, {frame: (points, visible)}, source=source,
+            author: str | None = None, states: np.ndarray | None = None
+            ) -> Annotation | None:
+        """Create or replace the annotation of one frame; returns the previous one (for undo).
+        ``states`` are the points' review states (default: what ``source`` implies)."""
+        return self.set_many(video_id, {frame: (points, visible, states)}, source=source,
                              author=author, action="set_annotation").get(frame)
 
-    def set_many(self, video_id: int,
-                 labels: Mapping[int, tuple[np.ndarray, np.ndarray | None]], *,
+    def set_many(self, video_id: int, labels: Mapping[int, LabelInput], *,
                  source: str = "imported", author: str | None = None,
                  action: str = "import_annotations") -> dict[int, Annotation]:
         """Write many frames in one transaction (all or nothing); returns replaced annotations."""
@@ -96,8 +104,7 @@ class LabelService:
             return self.write_many(session, video_id, labels, source=source, author=author,
                                    action=action)
 
-    def write_many(self, session: Session, video_id: int,
-                   labels: Mapping[int, tuple[np.ndarray, np.ndarray | None]], *,
+    def write_many(self, session: Session, video_id: int, labels: Mapping[int, LabelInput], *,
                    source: str, author: str | None, action: str) -> dict[int, Annotation]:
         """``set_many`` inside the caller's transaction (so a video and its labels can be
         written together)."""
@@ -106,29 +113,34 @@ class LabelService:
         author = default_author() if author is None else author
         checked = {}
         frame_count = self._video_frames(session, video_id)
-        for frame, (points, visible) in labels.items():
+        for frame, label in labels.items():
             frame = int(frame)
             self._check_frame(frame, frame_count, video_id)
             where = f"video {video_id} {frame_label(frame)}"
-            checked[frame] = validate_points(points, visible, where)
+            points, visible, states = (*label, None)[:3]
+            pts, vis = validate_points(points, visible, where)
+            checked[frame] = (pts, vis, default_states(source) if states is None
+                              else check_states(states, where))
         existing = {row.frame: row for row in session.scalars(
             select(AnnotationRow).where(AnnotationRow.video_id == video_id,
                                         AnnotationRow.frame.in_(list(checked))))}
         previous = {frame: _annotation(row) for frame, row in existing.items()}
         now = utcnow()
-        for frame, (pts, vis) in checked.items():
+        for frame, (pts, vis, states) in checked.items():
             row = existing.get(frame)
             if row is None:
                 row = AnnotationRow(video_id=video_id, frame=frame, created_at=now)
                 session.add(row)
             row.points, row.visible = pack(pts, POINTS_DTYPE), pack(vis, VISIBLE_DTYPE)
+            row.states = pack(states, STATE_DTYPE)
             row.source, row.author, row.updated_at = source, author, now
         session.add_all(EditLogRow(
             author=author, action=action, video_id=video_id, frame=frame,
             detail={"source": source, "replaced": frame in previous,
                     "points": pts.round(3).tolist(),
-                    "hidden": np.flatnonzero(~vis).tolist()})
-            for frame, (pts, vis) in checked.items())
+                    "hidden": np.flatnonzero(~vis).tolist(),
+                    "states": states.tolist()})
+            for frame, (pts, vis, states) in checked.items())
         return previous
 
     def delete(self, video_id: int, frame: int, *, author: str | None = None
@@ -171,6 +183,19 @@ class LabelService:
         points = unpack_many([r[1] for r in rows], POINTS_DTYPE, (N_POINTS, 2), where)
         visible = unpack_many([r[2] for r in rows], VISIBLE_DTYPE, (N_POINTS,), where)
         return frames, points, visible.astype(bool), [r[3] for r in rows]
+
+    def states(self, video_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """(frames, review states (N, 68) uint8) of every annotation of a video, by frame."""
+        with self._project.session() as session:
+            rows = session.execute(select(
+                AnnotationRow.frame, AnnotationRow.states, AnnotationRow.source).where(
+                AnnotationRow.video_id == video_id).order_by(AnnotationRow.frame)).all()
+        where = f"review states of video {video_id}"
+        frames = np.array([r[0] for r in rows], dtype=np.int64)
+        states = np.stack([default_states(r[2]) if r[1] is None
+                           else unpack(r[1], STATE_DTYPE, (N_POINTS,), where) for r in rows]) \
+            if rows else np.zeros((0, N_POINTS), dtype=np.uint8)
+        return frames, states
 
     def frames(self, video_id: int) -> list[int]:
         """Frame numbers that carry an annotation (the keyframes), ascending."""

@@ -7,6 +7,9 @@ runs on SQLite and PostgreSQL alike.
 - 1 → 2: ``runs.host`` (the machine a run's process runs on, so a killed run is recognised as
   failed) and ``videos.sample_hash`` (a cheap fingerprint of the video file: its size and sampled
   blocks; filled on the first check of each video, which compares the full hash once).
+- 2 → 3: ``annotations.states``, one review state per point (``core.review_states``), filled
+  from each frame's source: manual and imported → placed; corrected and accepted → accepted
+  (the frame was reviewed, which points moved is not known); detector → predicted.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Callable
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 Migration = Callable[[Session], None]
 
@@ -26,4 +29,18 @@ def _v1_to_v2(session: Session) -> None:
     session.execute(text("ALTER TABLE videos ADD COLUMN sample_hash VARCHAR(64)"))
 
 
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2}
+def _v2_to_v3(session: Session) -> None:
+    from core.landmarks import N_POINTS
+    from core.review_states import SOURCE_STATES
+
+    session.execute(text("ALTER TABLE annotations ADD COLUMN states BLOB"
+                         if session.get_bind().dialect.name == "sqlite" else
+                         "ALTER TABLE annotations ADD COLUMN states BYTEA"))
+    for source, state in SOURCE_STATES.items():
+        session.execute(text("UPDATE annotations SET states = :states WHERE source = :source"),
+                        {"states": bytes([state]) * N_POINTS, "source": source})
+    session.execute(text("UPDATE annotations SET states = :states WHERE states IS NULL"),
+                    {"states": bytes([SOURCE_STATES["manual"]]) * N_POINTS})
+
+
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3}

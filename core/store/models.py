@@ -90,6 +90,8 @@ class AnnotationRow(Base):
     frame: Mapped[int] = mapped_column(Integer)
     points: Mapped[bytes] = mapped_column(LargeBinary)
     visible: Mapped[bytes] = mapped_column(LargeBinary)
+    #: One uint8 review state per point (core.review_states); NULL only before migration 2 → 3.
+    states: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     source: Mapped[str] = mapped_column(String(16))
     author: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -57,6 +57,9 @@ class VideoSummary:
 
 @dataclass(frozen=True)
 class Annotation:
+    """A labelled frame: its points, their visibility and their review states
+    (``core.review_states``: placed, accepted or predicted, one per point)."""
+
     video_id: int
     frame: int
     points: np.ndarray  # (68, 2) float32
@@ -64,6 +67,23 @@ class Annotation:
     source: str
     author: str = ""
     updated_at: datetime | None = None
+    states: np.ndarray | None = None  # (68,) uint8; None: from the source (default_states)
+
+    def __post_init__(self) -> None:
+        if self.states is None:
+            from core.review_states import default_states
+
+            object.__setattr__(self, "states", default_states(self.source))
+
+    @property
+    def pinned(self) -> np.ndarray:
+        """Which points a person vouches for (placed or accepted)."""
+        return np.asarray(self.states) != 0
+
+    @property
+    def fully_reviewed(self) -> bool:
+        """Every point pinned: the frame is a keyframe for training."""
+        return bool(self.pinned.all())
 
 
 @dataclass(frozen=True)

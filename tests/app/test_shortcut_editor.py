@@ -26,7 +26,8 @@ def _type_key(qtbot, dialog, key: Qt.Key) -> None:
 def test_change_shortcut_persist_restore_and_refuse_conflict(qtbot, window, settings):
     actions = window.actions_by_name
     dialog = _open_editor(qtbot, window)
-    assert dialog.isVisible() and dialog.names[dialog.table.rowCount() - 1] == "shortcuts"
+    assert dialog.isVisible() and dialog.names[dialog.table.rowCount() - 2:] == ["shortcuts",
+                                                                                "about"]
     dialog.select("toggle_keyframe")
     assert dialog.key_edit.keySequence().toString() == "K"
     _type_key(qtbot, dialog, Qt.Key.Key_J)

@@ -29,7 +29,7 @@ def test_model_rows_show_name_and_counts(window):
     assert _row_texts(model, 0) == [video.name, str(CLIP_FRAMES), "4", "0", "0"]
     index = model.index(0, 2)
     assert model.data(index, Qt.ItemDataRole.UserRole) == video.id
-    assert model.data(index, Qt.ItemDataRole.ToolTipRole) == video.path
+    assert model.data(index, Qt.ItemDataRole.ToolTipRole) == f"{video.name}\n{video.path}"
     assert model.data(index, Qt.ItemDataRole.TextAlignmentRole) & Qt.AlignmentFlag.AlignRight
     assert model.data(model.index(0, 0), Qt.ItemDataRole.TextAlignmentRole) is None
     assert window.video_list.selectionModel().selectedRows()[0].row() == 0

@@ -337,15 +337,18 @@ def test_an_unwritable_export_folder_is_a_clear_error(imported, tmp_path, monkey
 
 
 def test_schema_1_projects_are_migrated(tmp_path, tiny_video):
+    from core.store.project import SCHEMA_VERSION
+
     path = tmp_path / "old.faceprop.sqlite"
     with Project.create_or_open(path) as project:
         project.videos.add(tiny_video)
     with sqlite3.connect(path) as connection:
         connection.execute("ALTER TABLE runs DROP COLUMN host")
         connection.execute("ALTER TABLE videos DROP COLUMN sample_hash")
+        connection.execute("ALTER TABLE annotations DROP COLUMN states")
         connection.execute("UPDATE project_meta SET value='1' WHERE key='schema_version'")
     with Project.open(path) as project:
-        assert project.schema_version() == 2
+        assert project.schema_version() == SCHEMA_VERSION
         [video] = project.videos.all()
         assert video.sample_hash is None
         project.videos.verify_file(video.id)

@@ -1,0 +1,90 @@
+"""The status bar's permanent widgets, sized so that nothing overlaps or shifts as texts change:
+each label asks for the width of a sample text whatever it shows, elides a longer text (the full
+text is its tooltip) and, in a window too narrow for every widget, shrinks and elides instead of
+overlapping its neighbours. The box-mode indicator, the re-propagate prompt and the run panel sit
+left of the labels, so showing them never moves the labels while there is room."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QLabel, QSizePolicy, QStatusBar, QWidget
+
+MARGIN = 6  # left and right contents margin of each label
+MIN_WIDTH = 48  # what a label shrinks to at most in a window too narrow for everything
+
+#: The longest text each label is sized for (longer texts are elided).
+FRAME_SAMPLE = "frame 99999 / 99999  · corrected keyframe"
+ZOOM_SAMPLE = "zoom 4000%"
+DEVICE_SAMPLE = "device: cuda:0"
+RUN_SAMPLE = "propagating video 999 (interpolation)…"
+BOX_MODE_TEXT = "Box mode: drag a box around the face · Esc leaves"
+
+
+class ElidedLabel(QLabel):
+    """A label as wide as ``sample`` whatever its text (narrower only when the bar lacks room);
+    a longer text is elided on the right and shown in full as the tooltip (else ``tip``).
+    ``text()`` returns the full text."""
+
+    def __init__(self, sample: str, text: str = "", parent: QWidget | None = None,
+                 tip: str = "") -> None:
+        super().__init__(parent)
+        self.setContentsMargins(MARGIN, 0, MARGIN, 0)
+        self.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Preferred)
+        self._width = self.fontMetrics().horizontalAdvance(sample) + 2 * MARGIN + 4
+        self.tip = tip
+        self._full = ""
+        self.setText(text)
+
+    def sizeHint(self) -> QSize:
+        return QSize(self._width, super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(min(MIN_WIDTH, self._width), super().minimumSizeHint().height())
+
+    def setText(self, text: str) -> None:
+        self._full = text
+        self._elide()
+
+    def text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        room = self.width() - 2 * MARGIN
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, room)
+        super().setText(shown)
+        self.setToolTip(self._full if shown != self._full else self.tip)
+
+
+@dataclass
+class StatusWidgets:
+    """The permanent widgets of the status bar, left to right after the prompt and panel."""
+
+    mode: ElidedLabel
+    frame: ElidedLabel
+    zoom: ElidedLabel
+    device: ElidedLabel
+    run: ElidedLabel
+
+
+def build_status_bar(bar: QStatusBar, prompt: QWidget, run_panel: QWidget) -> StatusWidgets:
+    """Add the box-mode indicator, ``prompt``, ``run_panel`` and the four labels to ``bar``."""
+    mode = ElidedLabel(BOX_MODE_TEXT, BOX_MODE_TEXT)
+    mode.setObjectName("mode_label")
+    mode.setVisible(False)
+    widgets = StatusWidgets(mode, ElidedLabel(FRAME_SAMPLE, "no video"),
+                            ElidedLabel(ZOOM_SAMPLE), ElidedLabel(DEVICE_SAMPLE),
+                            ElidedLabel(RUN_SAMPLE))
+    for widget in (mode, prompt, run_panel, widgets.frame, widgets.zoom, widgets.device,
+                   widgets.run):
+        bar.addPermanentWidget(widget)
+    # the bar keeps the tallest widget's height, so showing the run panel or the prompt never
+    # re-lays out (and repaints) the whole window
+    bar.setMinimumHeight(max(run_panel.sizeHint().height(), prompt.sizeHint().height()) + 6)
+    return widgets
