@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from core.formats.pts import write_pts
 from core.formats.vw300 import frame_file_name, import_300vw
 from core.landmarks import EDGES, Box, fit_mean_shape_to_box
 from core.store import Project
+from core.store.liveness import pid_alive
 
 logger = logging.getLogger(__name__)
 
@@ -102,9 +105,28 @@ def make_demo_clip(out_dir: Path, frames: int = 120, stride: int = 15,
     return write_fixture_clip(out_dir, frames=frames, stride=stride, size=size)
 
 
+def remove_stale_demo_folders(temp: Path | None = None) -> list[Path]:
+    """Remove the demo folders of FaceProp processes that are gone (killed before they could
+    clean up): ``faceprop-demo-<pid>-*`` in the temporary folder. Returns what was removed."""
+    removed = []
+    for folder in Path(temp or tempfile.gettempdir()).glob(f"{DEMO_PREFIX}*-*"):
+        pid = folder.name[len(DEMO_PREFIX):].split("-", 1)[0]
+        if folder.is_dir() and pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def new_demo_folder() -> Path:
+    """A fresh temporary folder for a demo project, named after this process; demo folders
+    that killed FaceProp processes left behind are removed first."""
+    remove_stale_demo_folders()
+    return Path(tempfile.mkdtemp(prefix=f"{DEMO_PREFIX}{os.getpid()}-"))
+
+
 def create_demo_project(folder: str | Path | None = None) -> Path:
     """A new project in ``folder`` (a fresh temporary folder by default) with the demo clip."""
-    root = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix=DEMO_PREFIX))
+    root = Path(folder) if folder is not None else new_demo_folder()
     clip = make_demo_clip(root / "demo_clip")
     path = root / "demo.faceprop.sqlite"
     with Project.create_or_open(path) as project:

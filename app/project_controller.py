@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import QFileDialog, QMenu, QProgressDialog, QWidget
 
-from app.demo import DEMO_PREFIX, create_demo_project
+from app.demo import DEMO_PREFIX, create_demo_project, new_demo_folder
 from app.dialogs import ExportDialog
 from app.jobs import add_videos_job, export_300vw_job, import_300vw_job
 from app.playback import FrameController
@@ -166,7 +165,7 @@ class ProjectController(QObject):
         if self._is_busy():
             self.message.emit("Stop the running propagation before switching projects.")
             return
-        folder = Path(tempfile.mkdtemp(prefix=DEMO_PREFIX))
+        folder = new_demo_folder()
         self.demo_folders.append(folder)
         worker = TaskWorker(lambda: self.demo_factory(folder), self)
         worker.succeeded.connect(self._demo_ready)

@@ -5,6 +5,7 @@ the window closes."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,20 @@ def test_recent_list_forgets_old_demo_entries(qtbot, empty_window, settings, pro
     settings.setValue("projects/recent", [str(stale)])
     window.open_project(project_path)
     assert window.projects.recent_projects() == [str(project_path)]
+
+
+def test_demo_folders_of_killed_processes_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    from app.demo import DEMO_PREFIX, remove_stale_demo_folders
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = tmp_path / f"{DEMO_PREFIX}{gone.pid}-abc"
+    mine = tmp_path / f"{DEMO_PREFIX}{os.getpid()}-def"
+    old_style = tmp_path / f"{DEMO_PREFIX}xyz"  # no pid: not ours to judge
+    for folder in (stale, mine, old_style):
+        (folder / "demo_clip").mkdir(parents=True)
+    assert remove_stale_demo_folders(tmp_path) == [stale]
+    assert mine.is_dir() and old_style.is_dir()
