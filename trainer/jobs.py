@@ -24,7 +24,7 @@ from core.progress import Progress, ShouldStop
 from core.propagation import METHODS as BASELINE_METHODS
 from core.propagation import Propagation
 from core.propagation.constraints import PartialReview, apply_partial_reviews
-from core.review_states import pinned
+from core.propagation.edits import load_constraints
 from core.store import Project, RunRecord
 from core.store.records import RunResults
 
@@ -91,27 +91,16 @@ def get_propagator(name: str) -> Propagator:
 def load_keyframes(project: Project, video_id: int
                    ) -> tuple[dict[int, np.ndarray], dict[int, PartialReview]]:
     """The video's keyframes (frames whose every point is placed or accepted) as
-    {frame: points}, and its partly reviewed frames as {frame: (points, pinned mask)}; frames
-    whose points are all predicted (a detector's, not yet reviewed) are neither. Clear errors
-    for unusable keyframes."""
+    {frame: points}, and its partly reviewed frames as {frame: (points, pinned mask)}
+    (``core.propagation.edits.load_constraints``), with clear errors for unusable keyframes."""
     video = project.videos.get(video_id)
-    frames, points, _visible, _sources = project.labels.arrays(video_id)
-    state_frames, states = project.labels.states(video_id)
-    pins = dict(zip(state_frames.tolist(), pinned(states)))
-    keyframes: dict[int, np.ndarray] = {}
-    partial: dict[int, PartialReview] = {}
-    for frame, pts in zip(frames.tolist(), points):
-        mask = pins[frame]
-        if mask.all():
-            if np.ptp(pts, axis=0).max() < 1e-3:
-                raise ValidationError(f"video {video_id} ({video.name}) {frame_label(frame)}: "
-                                      "all 68 points are at the same place; fix this keyframe "
-                                      "first")
-            keyframes[frame] = pts
-        elif mask.any():
-            partial[frame] = (pts, mask)
+    keyframes, partial = load_constraints(project, video_id)
+    for frame, pts in keyframes.items():
+        if np.ptp(pts, axis=0).max() < 1e-3:
+            raise ValidationError(f"video {video_id} ({video.name}) {frame_label(frame)}: all 68 "
+                                  "points are at the same place; fix this keyframe first")
     if not keyframes:
-        what = "reviewed" if len(frames) else "labelled"
+        what = "reviewed" if partial or project.labels.frames(video_id) else "labelled"
         raise ValidationError(f"video {video_id} ({video.name}) has no keyframe: no frame has "
                               f"all its points {what} yet; label (or accept, A) at least one "
                               "whole frame before propagating")

@@ -273,7 +273,7 @@ def _write_clip(project, plan: _ClipPlan, staging: Path, labelled_only: bool,
             manual_count += 1
         else:
             points, conf = plan.pseudo.for_frame(frame)
-            source, run, confidence = "pseudo", plan.run_id, float(np.mean(conf))
+            source, run, confidence = "pseudo", plan.pseudo.run_of(frame), float(np.mean(conf))
             counts = {"placed": 0, "accepted": 0, "predicted": len(points)}
             pseudo_count += 1
         write_pts(annot / frame_file_name(frame), points)

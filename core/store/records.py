@@ -41,7 +41,9 @@ class VideoSummary:
     """A video with its label and run counts: one row of ``VideoService.summaries``.
 
     ``run_id`` / ``run_status`` are the latest usable run's (done or stopped), None when there is
-    none; ``pseudo_frames`` counts that run's pseudo-labelled frames.
+    none; ``pseudo_frames`` counts that run's pseudo-labelled frames. ``fully_reviewed`` counts
+    the annotated frames whose every point is pinned (placed or accepted, ``core.review_states``),
+    ``partly_reviewed`` those with some points pinned and some still predicted.
     """
 
     id: int
@@ -53,6 +55,8 @@ class VideoSummary:
     run_id: int | None
     run_status: str | None
     pseudo_frames: int
+    fully_reviewed: int = 0  # annotations whose 68 points are all placed or accepted
+    partly_reviewed: int = 0  # annotations with pinned and predicted points
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,17 @@ class PseudoLabels:
     frames: np.ndarray  # (N,) int64
     points: np.ndarray  # (N, 68, 2) float32
     confidence: np.ndarray  # (N, 68) float32
+    #: Which run produced each frame: ``run_id`` everywhere, except where a derived revision
+    #: (a re-solve after an edit) replaced frames of the run it was derived from.
+    run_ids: np.ndarray | None = None
+
+    def run_of(self, frame: int) -> int:
+        """The run that produced ``frame``'s pseudo-label (provenance for exports)."""
+        if self.run_ids is None:
+            return self.run_id
+        i = int(np.searchsorted(self.frames, frame))
+        return int(self.run_ids[i]) if i < len(self.frames) and self.frames[i] == frame \
+            else self.run_id
 
     def for_frame(self, frame: int) -> tuple[np.ndarray, np.ndarray] | None:
         i = int(np.searchsorted(self.frames, frame))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 POINTS_DTYPE = "<f4"
 CONF_DTYPE = "<f4"
 _CHUNK = 5000
+#: Methods whose runs store only the frames they changed over their parent run (the re-solve).
+DERIVED_METHODS = ("resolve",)
 
 
 ABANDONED_MESSAGE = "the trainer process ended without finishing"
@@ -204,7 +207,47 @@ class RunService:
                 for f, p, c in zip(frames[chunk], points[chunk], confidence[chunk])])
         return n
 
+    def lineage(self, run_id: int) -> list[int]:
+        """``run_id`` and, while a run is a derived revision (it stores only the frames it
+        changed), the runs it was derived from: newest first, ending at a whole run."""
+        chain = []
+        with self._project.session() as session:
+            current: int | None = run_id
+            while current is not None:
+                row = session.get(RunRow, current)
+                if row is None:
+                    raise StoreError(f"{self._project.target}: no run with id {current}")
+                chain.append(current)
+                current = row.parent_run_id if row.method in DERIVED_METHODS else None
+        return chain
+
     def pseudo_labels(self, run_id: int) -> PseudoLabels:
+        """Every pseudo-labelled frame of a run; for a derived revision, its frames over those
+        of the runs it was derived from (``run_ids`` says which run produced each frame)."""
+        chain = self.lineage(run_id)
+        merged = self._own_pseudo_labels(chain[-1])
+        run_ids = np.full(len(merged.frames), chain[-1], dtype=np.int64)
+        for derived in reversed(chain[:-1]):
+            own = self._own_pseudo_labels(derived)
+            index = {int(f): i for i, f in enumerate(merged.frames)}
+            points, confidence = merged.points.copy(), merged.confidence.copy()
+            new_frames = [f for f in own.frames.tolist() if f not in index]
+            for i, f in enumerate(own.frames.tolist()):
+                if f in index:
+                    points[index[f]], confidence[index[f]] = own.points[i], own.confidence[i]
+                    run_ids[index[f]] = derived
+            if new_frames:  # a revision that covers frames its parent did not (rare)
+                extra = np.isin(own.frames, new_frames)
+                frames = np.concatenate([merged.frames, own.frames[extra]])
+                order = np.argsort(frames, kind="stable")
+                points = np.concatenate([points, own.points[extra]])[order]
+                confidence = np.concatenate([confidence, own.confidence[extra]])[order]
+                run_ids = np.concatenate([run_ids, np.full(int(extra.sum()), derived)])[order]
+                merged = replace(merged, frames=frames[order])
+            merged = replace(merged, points=points, confidence=confidence)
+        return replace(merged, run_id=run_id, run_ids=run_ids)
+
+    def _own_pseudo_labels(self, run_id: int) -> PseudoLabels:
         with self._project.session() as session:
             run = session.get(RunRow, run_id)
             if run is None:
@@ -251,6 +294,22 @@ class RunService:
             session.execute(insert(FrameStatsRow), rows[start:start + _CHUNK])
 
     def frame_stats(self, run_id: int) -> FrameStats:
+        """Per-frame statistics of a run (a derived revision's over its parent's)."""
+        chain = self.lineage(run_id)
+        merged = self._own_frame_stats(chain[-1])
+        for derived in reversed(chain[:-1]):
+            own = self._own_frame_stats(derived)
+            index = np.searchsorted(merged.frames, own.frames)
+            inside = (index < len(merged.frames)) & (merged.frames[np.minimum(
+                index, max(len(merged.frames) - 1, 0))] == own.frames) \
+                if len(merged.frames) else np.zeros(len(own.frames), bool)
+            values = {name: column.copy() for name, column in merged.values.items()}
+            for name in values:
+                values[name][index[inside]] = own.values[name][inside]
+            merged = FrameStats(run_id=run_id, frames=merged.frames, values=values)
+        return FrameStats(run_id=run_id, frames=merged.frames, values=merged.values)
+
+    def _own_frame_stats(self, run_id: int) -> FrameStats:
         table = FrameStatsRow.__table__
         columns = [table.c[name] for name in STAT_FIELDS]
         with self._project.session() as session:
