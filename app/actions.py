@@ -53,8 +53,9 @@ def _spec(w: MainWindow) -> list[tuple[str, str, str, list[QKeySequence], Callab
          w.view.toggle_box_mode,
          "Box mode: drag a box around the face and the mean face is fitted to it (Esc or B "
          "leaves)"),
-        ("Edit", "accept", "&Accept pseudo-label", [K("A")], e.accept_pseudo_label,
-         "Make this frame's pseudo-label a keyframe"),
+        ("Edit", "accept", "&Accept predicted points", [K("A")], e.accept_pseudo_label,
+         "Accept this frame's predicted points as they are (only the selected ones when points "
+         "are selected); moved points stay placed"),
         ("Edit", "copy_previous", "&Copy previous keyframe", [K("C")],
          e.copy_previous_keyframe, "Start this keyframe from the previous one"),
         ("Edit", "toggle_keyframe", "Mark / unmark &keyframe", [K("K")], e.toggle_keyframe,

@@ -1,8 +1,12 @@
 """Every label edit as a ``QUndoCommand`` whose redo/undo call the label service.
 
 A command writes the database at once (there is no "save"); undo restores the annotation the
-frame held before (or deletes the one the command created). The stack's clean state therefore
-means nothing about saving.
+frame held before, points, visibility and per-point review states alike (or deletes the one the
+command created). The stack's clean state therefore means nothing about saving.
+
+Review states (``core.review_states``): a moved, rotated or scaled point becomes *placed* and the
+others keep theirs; a template or a copied keyframe is all placed, a detection all predicted; an
+accept turns the chosen predicted points *accepted*; a visibility toggle changes no state.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from core.editing import (
     transform_points,
 )
 from core.frame_numbers import frame_label, frame_number
-from core.landmarks import POINT_NAMES
+from core.landmarks import N_POINTS, POINT_NAMES
+from core.review_states import PLACED, PREDICTED, after_accept, after_move
 from core.store import Annotation
 
 logger = logging.getLogger(__name__)
@@ -32,20 +37,27 @@ _MERGE_IDS = {"rotate": 1001, "scale": 1002}  # QUndoCommand.id() of mergeable t
 
 
 class AnnotationCommand(QUndoCommand):
-    """Set a frame's annotation to ``points`` (or delete it when ``points`` is None)."""
+    """Set a frame's annotation to ``points`` with their review ``states`` (default: what
+    ``source`` implies), or delete it when ``points`` is None."""
 
     def __init__(self, session: LabelSession, video_id: int, frame: int,
                  points: np.ndarray | None, visible: np.ndarray | None, source: str,
-                 text: str) -> None:
+                 text: str, states: np.ndarray | None = None) -> None:
         super().__init__(text)
         self._session = session
         self.video_id = video_id
         self.frame = frame
         self._points = None if points is None else np.array(points, dtype=np.float32)
         self._visible = None if visible is None else np.array(visible, dtype=bool)
+        self._states = None if states is None else np.array(states, dtype=np.uint8)
         self._source = source
         self._previous: Annotation | None = None
         self._done_once = False
+
+    @property
+    def states(self) -> np.ndarray | None:
+        """The review states this command writes (None: the source's default)."""
+        return self._states
 
     def redo(self) -> None:
         self._session.focus(self.video_id, self.frame)
@@ -53,7 +65,8 @@ class AnnotationCommand(QUndoCommand):
             previous = self._session.delete_annotation(self.video_id, self.frame)
         else:
             previous = self._session.write_annotation(self.video_id, self.frame, self._points,
-                                                      self._visible, self._source)
+                                                      self._visible, self._source,
+                                                      self._states)
         if not self._done_once:
             self._previous, self._done_once = previous, True
 
@@ -69,14 +82,16 @@ def _describe_points(indices: Sequence[int]) -> str:
 
 
 class MovePointCommand(AnnotationCommand):
-    """A drag of one or several points, pushed once on release."""
+    """A drag of one or several points, pushed once on release: the moved points become placed,
+    the others keep their ``states``."""
 
     def __init__(self, session: LabelSession, video_id: int, frame: int, base: np.ndarray,
                  visible: np.ndarray, indices: Sequence[int], positions: np.ndarray,
-                 source: str) -> None:
+                 source: str, states: np.ndarray) -> None:
         points = move_points(base, indices, positions)
         super().__init__(session, video_id, frame, points, visible, source,
-                         f"Move {_describe_points(indices)} ({frame_label(frame)})")
+                         f"Move {_describe_points(indices)} ({frame_label(frame)})",
+                         after_move(states, list(indices)))
 
 
 class TransformPointsCommand(AnnotationCommand):
@@ -90,12 +105,13 @@ class TransformPointsCommand(AnnotationCommand):
 
     def __init__(self, session: LabelSession, video_id: int, frame: int, base: np.ndarray,
                  visible: np.ndarray, indices: Sequence[int], kind: str, amount: float,
-                 source: str) -> None:
+                 source: str, states: np.ndarray) -> None:
         self.indices = tuple(int(i) for i in indices)
         self.kind = kind
         self.amount = amount  # degrees (clockwise on screen) or a factor
         points = transform_points(base, self.indices, kind, amount)
-        super().__init__(session, video_id, frame, points, visible, source, self._text(frame))
+        super().__init__(session, video_id, frame, points, visible, source, self._text(frame),
+                         after_move(states, list(self.indices)))
         self._at = time.monotonic()
 
     def _text(self, frame: int | None = None) -> str:
@@ -115,6 +131,7 @@ class TransformPointsCommand(AnnotationCommand):
                 and other._at - self._at <= self.MERGE_WINDOW_S):
             return False
         self._points, self._visible, self._source = other._points, other._visible, other._source
+        self._states = other._states
         self.amount = combine_amounts(self.kind, self.amount, other.amount)
         self._at = other._at
         self.setText(self._text())
@@ -122,43 +139,64 @@ class TransformPointsCommand(AnnotationCommand):
 
 
 class ToggleVisibilityCommand(AnnotationCommand):
+    """Mark points occluded / visible; their review states stay as they were."""
+
     def __init__(self, session: LabelSession, video_id: int, frame: int, points: np.ndarray,
-                 visible: np.ndarray, indices: Sequence[int], source: str) -> None:
+                 visible: np.ndarray, indices: Sequence[int], source: str,
+                 states: np.ndarray) -> None:
         super().__init__(session, video_id, frame, points, toggle_visibility(visible, indices),
                          source, f"Toggle visibility of {_describe_points(indices)} "
-                         f"({frame_label(frame)})")
+                         f"({frame_label(frame)})", states)
+
+
+def _all(state: int) -> np.ndarray:
+    return np.full(N_POINTS, state, dtype=np.uint8)
 
 
 class PlaceTemplateCommand(AnnotationCommand):
+    """The mean face fitted to a box: every point placed."""
+
     def __init__(self, session: LabelSession, video_id: int, frame: int,
                  points: np.ndarray) -> None:
         super().__init__(session, video_id, frame, points, None,
-                         KEYFRAME_SOURCES["template"], f"Place template ({frame_label(frame)})")
+                         KEYFRAME_SOURCES["template"], f"Place template ({frame_label(frame)})",
+                         _all(PLACED))
 
 
-class AcceptPseudoLabelCommand(AnnotationCommand):
-    def __init__(self, session: LabelSession, video_id: int, frame: int,
-                 points: np.ndarray) -> None:
-        super().__init__(session, video_id, frame, points, None,
-                         KEYFRAME_SOURCES["accept"], f"Accept pseudo-label ({frame_label(frame)})")
+class AcceptPointsCommand(AnnotationCommand):
+    """Accept predicted points as they are: all of them (``which`` None) or those in
+    ``which``; placed points stay placed. ``states`` are the frame's before the accept (all
+    predicted on a frame that only had a pseudo-label)."""
+
+    def __init__(self, session: LabelSession, video_id: int, frame: int, points: np.ndarray,
+                 visible: np.ndarray | None, states: np.ndarray, source: str,
+                 which: Sequence[int] | None = None) -> None:
+        what = "pseudo-label" if which is None else _describe_points(which)
+        super().__init__(session, video_id, frame, points, visible, source,
+                         f"Accept {what} ({frame_label(frame)})",
+                         after_accept(states, None if which is None else list(which)))
 
 
 class CopyKeyframeCommand(AnnotationCommand):
+    """Another keyframe's points and visibility, every point placed."""
+
     def __init__(self, session: LabelSession, video_id: int, frame: int,
                  source_annotation: Annotation) -> None:
         super().__init__(session, video_id, frame, source_annotation.points,
                          source_annotation.visible, KEYFRAME_SOURCES["copy"],
                          f"Copy keyframe {frame_number(source_annotation.frame)} to "
-                         f"{frame_label(frame)}")
+                         f"{frame_label(frame)}", _all(PLACED))
 
 
 class DetectCommand(AnnotationCommand):
-    """A frame pre-labelled by dlib's 68-point predictor, for the annotator to correct."""
+    """A frame pre-labelled by dlib's 68-point predictor, for the annotator to correct: every
+    point predicted."""
 
     def __init__(self, session: LabelSession, video_id: int, frame: int,
                  points: np.ndarray) -> None:
         super().__init__(session, video_id, frame, points, None,
-                         KEYFRAME_SOURCES["detect"], f"Detect face ({frame_label(frame)})")
+                         KEYFRAME_SOURCES["detect"], f"Detect face ({frame_label(frame)})",
+                         _all(PREDICTED))
 
 
 class DeleteKeyframeCommand(AnnotationCommand):

@@ -1,6 +1,9 @@
-"""Edit controller: shows the current frame's shape in the view and turns gestures and actions
-into undo commands (drag, rotate/scale, visibility, template, accept, copy, delete, mark
-keyframe)."""
+"""Edit controller: shows the current frame's shape (with its points' review states) in the view
+and turns gestures and actions into undo commands (drag, rotate/scale, visibility, template,
+accept, copy, delete, mark keyframe).
+
+Each edit starts from the frame's annotation, or from the latest run's pseudo-label (every point
+predicted) on a frame that has none; see ``app.commands`` for what each does to the states."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from app.commands import (
-    AcceptPseudoLabelCommand,
+    AcceptPointsCommand,
     CopyKeyframeCommand,
     DeleteKeyframeCommand,
     MovePointCommand,
@@ -21,8 +24,9 @@ from app.commands import (
 )
 from app.frame_view import FrameView
 from app.state import LabelSession
-from core.editing import edited_source
+from core.editing import KEYFRAME_SOURCES, edited_source
 from core.landmarks import Box, bounding_box, fit_mean_shape_to_box
+from core.review_states import PREDICTED
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +54,13 @@ class EditController(QObject):
 
     # -- display ------------------------------------------------------------------------------
     def refresh(self, *_args: object) -> None:
-        """Show the current frame's annotation (solid) or pseudo-label (hollow)."""
+        """Show the current frame's annotation (each point styled by its review state, the
+        predicted ones coloured by the run's confidence) or pseudo-label (hollow)."""
         annotation = self.session.annotation()
         pseudo = self.session.pseudo_label()
         if annotation is not None:
-            self.view.show_shape(annotation.points, annotation.visible, "manual")
+            self.view.show_shape(annotation.points, annotation.visible, "manual",
+                                 None if pseudo is None else pseudo[1], annotation.states)
             self.view.show_comparison(pseudo[0] if pseudo is not None and self.show_pseudo
                                       else None)
         elif pseudo is not None and self.show_pseudo:
@@ -87,14 +93,18 @@ class EditController(QObject):
             return None
         return self.session.video.id, self.session.frame
 
-    def _base(self) -> tuple[np.ndarray, np.ndarray, str] | None:
-        """What an edit starts from: the annotation, else the pseudo-label (becomes corrected)."""
+    def _base(self) -> tuple[np.ndarray, np.ndarray, str, np.ndarray] | None:
+        """What an edit starts from: (points, visible, source after the edit, review states) of
+        the annotation, else of the pseudo-label (every point predicted; becomes corrected)."""
         annotation = self.session.annotation()
         if annotation is not None:
-            return annotation.points, annotation.visible, edited_source(annotation.source)
+            return (annotation.points, annotation.visible, edited_source(annotation.source),
+                    np.asarray(annotation.states))
         pseudo = self.session.pseudo_label()
         if pseudo is not None:
-            return pseudo[0], np.ones(len(pseudo[0]), dtype=bool), edited_source(None)
+            n = len(pseudo[0])
+            return (pseudo[0], np.ones(n, dtype=bool), edited_source(None),
+                    np.full(n, PREDICTED, dtype=np.uint8))
         return None
 
     # -- edits --------------------------------------------------------------------------------
@@ -103,9 +113,10 @@ class EditController(QObject):
         if where is None or base is None:
             self.refresh()
             return
-        points, visible, source = base
+        points, visible, source, states = base
         self.undo_stack.push(MovePointCommand(self.session, *where, points, visible,
-                                              [int(i) for i in indices], positions, source))
+                                              [int(i) for i in indices], positions, source,
+                                              states))
 
     def toggle_visibility(self) -> None:
         where, base = self._where(), self._base()
@@ -113,9 +124,9 @@ class EditController(QObject):
         if where is None or base is None or not indices:
             self.message.emit("Select points first (click, Ctrl+click or drag a box).")
             return
-        points, visible, source = base
+        points, visible, source, states = base
         self.undo_stack.push(ToggleVisibilityCommand(self.session, *where, points, visible,
-                                                     indices, source))
+                                                     indices, source, states))
 
     def transform_selection(self, kind: str, amount: float) -> None:
         """Rotate (``amount`` degrees, clockwise) or scale (factor) the selected points about
@@ -126,9 +137,9 @@ class EditController(QObject):
             self.message.emit("Select two or more points first (drag a box, Ctrl+click, or "
                               "click a group's line).")
             return
-        points, visible, source = base
+        points, visible, source, states = base
         self.undo_stack.push(TransformPointsCommand(self.session, *where, points, visible,
-                                                    indices, kind, amount, source))
+                                                    indices, kind, amount, source, states))
 
     def rotate_selection(self, direction: int) -> None:
         self.transform_selection("rotate", direction * ROTATE_STEP_DEG)
@@ -165,13 +176,49 @@ class EditController(QObject):
         self.undo_stack.push(PlaceTemplateCommand(self.session, *where, points))
 
     def accept_pseudo_label(self) -> bool:
-        where, pseudo = self._where(), self.session.pseudo_label()
+        """A: accept the selected points of this frame as they are, or with nothing selected
+        every point still predicted (placed points stay placed). A selection without a
+        predicted point (the points just dragged: a drag selects them) does not limit it, so
+        "fix a few points, press A" accepts the rest. A frame that only has a pseudo-label
+        becomes an annotation of it."""
+        selected = self.view.layer.selected_indices()
+        states = self.session.frame_states()
+        if states is None or not (states[selected] == PREDICTED).any():
+            selected = []
+        return self.accept(selected or None)
+
+    def accept(self, which: list[int] | None = None) -> bool:
+        """Accept the predicted points among ``which`` (None: all) as one undo command."""
+        where = self._where()
         if where is None:
             return False
-        if pseudo is None:
-            self.message.emit("No pseudo-label on this frame: propagate first.")
+        annotation = self.session.annotation()
+        if annotation is not None:
+            points, visible = annotation.points, annotation.visible
+            states = np.asarray(annotation.states)
+            # a detector label accepted is an accepted label; any other keeps its source
+            source = (KEYFRAME_SOURCES["accept"] if annotation.source == "detector"
+                      else annotation.source)
+        else:
+            pseudo = self.session.pseudo_label()
+            if pseudo is None:
+                self.message.emit("No pseudo-label on this frame: propagate first.")
+                return False
+            points, visible, source = pseudo[0], None, KEYFRAME_SOURCES["accept"]
+            states = np.full(len(points), PREDICTED, dtype=np.uint8)
+        chosen = states if which is None else states[which]
+        if not (chosen == PREDICTED).any():
+            self.message.emit("Nothing to accept: those points are already placed or accepted."
+                              if which is not None else
+                              "Nothing to accept: every point is already placed or accepted.")
             return False
-        self.undo_stack.push(AcceptPseudoLabelCommand(self.session, *where, pseudo[0]))
+        command = AcceptPointsCommand(self.session, *where, points, visible, states, source,
+                                      which)
+        self.undo_stack.push(command)
+        left = int((command.states == PREDICTED).sum())
+        if left:
+            self.message.emit(f"Accepted {int((chosen == PREDICTED).sum())} points; {left} "
+                              "still predicted (A with nothing selected accepts them all).")
         return True
 
     def copy_previous_keyframe(self) -> bool:
@@ -204,7 +251,7 @@ class EditController(QObject):
         if self.session.annotation() is not None:
             self.delete_keyframe()
         elif self.session.pseudo_label() is not None:
-            self.accept_pseudo_label()
+            self.accept()
         elif self.session.neighbour_keyframe(self.session.frame, -1) is not None:
             self.copy_previous_keyframe()
         else:

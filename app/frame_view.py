@@ -86,11 +86,12 @@ class FrameView(QGraphicsView):
         self.shown_frame = frame
 
     def show_shape(self, points: np.ndarray | None, visible: np.ndarray | None = None,
-                   kind: str = "manual", confidence: np.ndarray | None = None) -> None:
+                   kind: str = "manual", confidence: np.ndarray | None = None,
+                   states: np.ndarray | None = None) -> None:
         if points is None:
             self.layer.set_shown(False)
             return
-        self.layer.set_shape(points, visible, kind, confidence)
+        self.layer.set_shape(points, visible, kind, confidence, states)
 
     def show_comparison(self, points: np.ndarray | None) -> None:
         self.overlay.set_points(points)

@@ -1,8 +1,11 @@
 """Graphics items for the 68 landmarks: draggable points, group polylines and a comparison overlay.
 
-Manual points are filled discs in their group's colour; pseudo-label points are hollow rings
-coloured by confidence (red low, green high); occluded points are hollow: a dashed ring in the
-point's colour over a dark outline, opaque so that they are easy to find and grab on any frame.
+A point's fill tells its review state (``core.review_states``), never its hue alone, so the three
+read apart without colour vision: *placed* is a filled disc, *accepted* a ring with a centre dot,
+*predicted* a hollow ring. Points of an annotation take their group's colour; predicted points
+with a run's confidence are coloured by it (red low, green high). Occluded points keep their
+state's centre inside a larger dashed ring in the point's colour over a dark outline, opaque so
+that they are easy to find and grab on any frame.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.landmarks import EDGES, GROUP_RANGES, N_POINTS, POINT_NAMES, group_of
+from core.review_states import ACCEPTED, PLACED, PREDICTED, STATE_NAMES
 
 GROUP_COLOURS: dict[str, QColor] = {
     "jaw": QColor(255, 196, 0),
@@ -38,6 +42,16 @@ OCCLUDED_OUTLINE = QColor(0, 0, 0, 230)  # under an occluded point's coloured ri
 OCCLUDED_OUTLINE_WIDTH = 4.5
 OCCLUDED_RADIUS = 6.0  # a little larger than a visible point, so the ring reads as hollow
 OCCLUDED_RING_WIDTH = 2.0
+PLACED_OUTLINE = QColor(0, 0, 0, 200)
+ACCEPTED_RADIUS = 5.0  # the ring of an accepted point, around its centre dot
+ACCEPTED_RING_WIDTH = 2.0
+PREDICTED_RING_WIDTH = 2.5
+#: The centre dot's radius by state, on a visible and on an occluded point (None: no dot).
+CENTRE_RADIUS = {True: {PLACED: None, ACCEPTED: 2.4, PREDICTED: None},
+                 False: {PLACED: 3.2, ACCEPTED: 1.8, PREDICTED: None}}
+POINT_LEGEND = ("Points: filled disc = placed · ring with a centre dot = accepted\n"
+                "hollow ring = predicted (coloured by confidence when a run gave one)\n"
+                "larger dashed ring = occluded")
 _EDGE_A = np.array([a for a, _ in EDGES])
 _EDGE_B = np.array([b for _, b in EDGES])
 
@@ -62,22 +76,36 @@ class PointItem(QGraphicsEllipseItem):
                       | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
         self.setAcceptHoverEvents(True)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.setToolTip(f"{index}: {POINT_NAMES[index]}")
         self.setZValue(10)
-        self.style = ("manual", True, 1.0)
+        self.style = ("manual", True, None, PLACED)
         self.ring: QPen | None = None  # an occluded point's coloured ring, drawn over its pen
-
-    def apply_style(self, kind: str, visible: bool, confidence: float) -> None:
-        self.style = (kind, visible, confidence)
+        self.centre: tuple[QColor, float] | None = None  # (colour, radius) of a centre dot
         self._restyle()
 
+    def apply_style(self, kind: str, visible: bool, confidence: float | None,
+                    state: int = PLACED) -> None:
+        """``kind`` "manual" (an annotation) or "pseudo"; ``confidence`` colours a predicted
+        point when known; ``state`` is its review state."""
+        self.style = (kind, visible, confidence, state)
+        self._restyle()
+
+    @property
+    def state(self) -> int:
+        return self.style[3]
+
     def _restyle(self) -> None:
-        kind, visible, confidence = self.style
-        colour = (GROUP_COLOURS[group_of(self.index)] if kind == "manual"
-                  else confidence_colour(confidence))
+        _kind, visible, confidence, state = self.style
+        colour = (confidence_colour(confidence) if state == PREDICTED and confidence is not None
+                  else GROUP_COLOURS[group_of(self.index)])
         selected = self.isSelected()
-        r = POINT_RADIUS if visible else OCCLUDED_RADIUS
+        self.setToolTip(f"{self.index}: {POINT_NAMES[self.index]} · {STATE_NAMES[state]}"
+                        f"{'' if visible else ' · occluded'}\n{POINT_LEGEND}")
+        centre = CENTRE_RADIUS[visible][state]
+        self.centre = None if centre is None else (colour, centre)
+        r = (OCCLUDED_RADIUS if not visible else ACCEPTED_RADIUS if state == ACCEPTED
+             else POINT_RADIUS)
         self.setRect(QRectF(-r, -r, 2 * r, 2 * r))
+        self.setBrush(QBrush(colour) if visible and state == PLACED else Qt.BrushStyle.NoBrush)
         if not visible:
             outline = QPen(SELECTED_COLOUR if selected else OCCLUDED_OUTLINE)
             outline.setWidthF(OCCLUDED_OUTLINE_WIDTH)
@@ -85,14 +113,18 @@ class PointItem(QGraphicsEllipseItem):
             self.ring.setWidthF(OCCLUDED_RING_WIDTH)
             self.ring.setStyle(Qt.PenStyle.DashLine)
             self.setPen(outline)
-            self.setBrush(Qt.BrushStyle.NoBrush)
             return
         self.ring = None
-        pen = QPen(SELECTED_COLOUR if selected else (QColor(0, 0, 0, 200) if kind == "manual"
-                                                      else colour))
-        pen.setWidthF(2.5 if selected or kind != "manual" else 1.0)
+        if selected:
+            pen = QPen(SELECTED_COLOUR)
+            pen.setWidthF(2.5)
+        elif state == PLACED:
+            pen = QPen(PLACED_OUTLINE)
+            pen.setWidthF(1.0)
+        else:
+            pen = QPen(colour)
+            pen.setWidthF(ACCEPTED_RING_WIDTH if state == ACCEPTED else PREDICTED_RING_WIDTH)
         self.setPen(pen)
-        self.setBrush(QBrush(colour) if kind == "manual" else Qt.BrushStyle.NoBrush)
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
@@ -101,6 +133,13 @@ class PointItem(QGraphicsEllipseItem):
             painter.setPen(self.ring)
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawEllipse(self.rect())
+        if self.centre is not None:
+            colour, radius = self.centre
+            outline = QPen(PLACED_OUTLINE)
+            outline.setWidthF(0.6)
+            painter.setPen(outline)
+            painter.setBrush(colour)
+            painter.drawEllipse(QPointF(0.0, 0.0), radius, radius)
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: object) -> object:
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
@@ -129,6 +168,7 @@ class LandmarkLayer:
             scene.addItem(item)
         self.base = np.zeros((N_POINTS, 2), dtype=np.float32)
         self.visible = np.ones(N_POINTS, dtype=bool)
+        self.states = np.full(N_POINTS, PLACED, dtype=np.uint8)
         self.kind = "manual"
         self._syncing = False
         self.set_shown(False)
@@ -146,17 +186,24 @@ class LandmarkLayer:
         return self.points[0].isVisible()
 
     def set_shape(self, points: np.ndarray, visible: np.ndarray | None, kind: str,
-                  confidence: np.ndarray | None = None) -> None:
-        """Show a shape; ``kind`` is "manual" (solid) or "pseudo" (hollow, by confidence)."""
+                  confidence: np.ndarray | None = None, states: np.ndarray | None = None
+                  ) -> None:
+        """Show a shape; ``kind`` is "manual" (an annotation) or "pseudo" (a run's label, every
+        point predicted); ``states`` are the points' review states (default: all placed for
+        "manual"); ``confidence`` colours the predicted points."""
         self.base = np.array(points, dtype=np.float32)
         self.visible = (np.ones(N_POINTS, dtype=bool) if visible is None
                         else np.array(visible, dtype=bool))
         self.kind = kind
-        conf = np.ones(N_POINTS) if confidence is None else np.asarray(confidence)
+        default = PREDICTED if kind == "pseudo" else PLACED
+        self.states = (np.full(N_POINTS, default, dtype=np.uint8) if states is None
+                       else np.array(states, dtype=np.uint8))
         self._syncing = True
         for i, item in enumerate(self.points):
             item.setPos(QPointF(float(self.base[i, 0]), float(self.base[i, 1])))
-            item.apply_style(kind, bool(self.visible[i]), float(conf[i]))
+            item.apply_style(kind, bool(self.visible[i]),
+                             None if confidence is None else float(confidence[i]),
+                             int(self.states[i]))
         self._syncing = False
         self._rebuild_paths()
         self.set_shown(True)

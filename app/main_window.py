@@ -32,6 +32,7 @@ from app.detect import DetectController
 from app.drop import VideoDropFilter
 from app.editing import EditController
 from app.error_hook import install_error_hook
+from app.frame_status import FrameStatus
 from app.frame_view import FrameView
 from app.playback import FrameController
 from app.project_controller import ProjectController
@@ -46,7 +47,6 @@ from app.trajectory import TrajectoryPanel
 from app.video_list import VideoListView
 from app.welcome import WelcomeView, canvas_hint
 from app.workers import Job, JobWorker
-from core.frame_numbers import frame_label
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +161,7 @@ class MainWindow(QMainWindow):
         widgets = build_status_bar(self.statusBar(), self.rerun_prompt, self.run_panel)
         self.mode_label = widgets.mode
         self.frame_label, self.zoom_label = widgets.frame, widgets.zoom
+        self.frame_status = FrameStatus(self.session, widgets.frame, widgets.states, self)
         self.device_label, self.run_label = widgets.device, widgets.run
 
     def _connect(self) -> None:
@@ -280,7 +281,7 @@ class MainWindow(QMainWindow):
         s = self.session
         self.timeline.strip.set_data(s.frame_count, s.keyframes,
                                      None if s.pseudo is None else s.pseudo.frames,
-                                     self.suggestions.frames())
+                                     self.suggestions.frames(), s.keyframe_states)
 
     def _annotation_changed(self, video_id: int, frame: int) -> None:
         if self.session.video is not None and self.session.video.id == video_id:
@@ -288,15 +289,8 @@ class MainWindow(QMainWindow):
             self._refresh_video_list()
 
     def _frame_changed(self, frame: int) -> None:
-        s = self.session
         self.timeline.set_current(frame)
         self.suggestions.select_frame(frame)
-        if s.video is None:
-            self.frame_label.setText("no video")
-            return
-        kind = s.keyframes.get(frame)
-        self.frame_label.setText(f"{frame_label(frame)} / {s.frame_count}"
-                                 + (f"  · {kind} keyframe" if kind else ""))
 
     def _update_enabled(self) -> None:
         has_video = self.session.video is not None

@@ -14,6 +14,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from core.editing import is_reviewed
+from core.review_states import PREDICTED, default_states
 from core.store import Annotation, FrameStats, Project, PseudoLabels, RunRecord, VideoRecord
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class LabelSession(QObject):
         self.frame = 0
         self.keyframes: dict[int, str] = {}  # frame -> source, current video
         self.keyframe_points: dict[int, np.ndarray] = {}  # frame -> (68, 2), current video
+        self.keyframe_states: dict[int, np.ndarray] = {}  # frame -> (68,) review states
         self.run: RunRecord | None = None  # latest usable run of the current video
         self.last_run: RunRecord | None = None  # newest run of any status
         self.pseudo: PseudoLabels | None = None
@@ -71,6 +73,7 @@ class LabelSession(QObject):
         self.frame = 0
         self.keyframes = {}
         self.keyframe_points = {}
+        self.keyframe_states = {}
         self.run = self.last_run = None
         self.pseudo = self.stats = None
 
@@ -82,6 +85,8 @@ class LabelSession(QObject):
             frames, points, _vis, sources = self.project.labels.arrays(video_id)
             self.keyframes = {int(f): s for f, s in zip(frames, sources)}
             self.keyframe_points = {int(f): p for f, p in zip(frames, points)}
+            state_frames, states = self.project.labels.states(video_id)
+            self.keyframe_states = {int(f): s for f, s in zip(state_frames, states)}
             self._load_run()
         self.video_changed.emit()
         self.run_changed.emit()
@@ -123,6 +128,15 @@ class LabelSession(QObject):
             self.frame = frame
             self.frame_changed.emit(frame)
 
+    def frame_states(self, frame: int | None = None) -> np.ndarray | None:
+        """The review states of a frame's points: its annotation's, all predicted on a frame
+        that only has a pseudo-label, None on a frame with neither."""
+        frame = self.frame if frame is None else frame
+        if frame in self.keyframe_states:
+            return self.keyframe_states[frame]
+        pseudo = self.pseudo_label(frame)
+        return None if pseudo is None else np.full(len(pseudo[0]), PREDICTED, dtype=np.uint8)
+
     def reviewed_count(self) -> int:
         """Frames of the current video whose annotation is a reviewed machine label."""
         return sum(is_reviewed(source) for source in self.keyframes.values())
@@ -157,33 +171,41 @@ class LabelSession(QObject):
         self.seek(frame)
 
     def write_annotation(self, video_id: int, frame: int, points: np.ndarray,
-                         visible: np.ndarray | None, source: str) -> Annotation | None:
+                         visible: np.ndarray | None, source: str,
+                         states: np.ndarray | None = None) -> Annotation | None:
+        """Create or replace a frame's annotation; ``states`` are its points' review states
+        (default: what ``source`` implies). Returns the previous annotation."""
         assert self.project is not None
-        previous = self.project.labels.set(video_id, frame, points, visible, source=source)
-        self._note_annotation(video_id, frame, source, points)
+        states = default_states(source) if states is None else np.array(states, np.uint8)
+        previous = self.project.labels.set(video_id, frame, points, visible, source=source,
+                                           states=states)
+        self._note_annotation(video_id, frame, source, points, states)
         return previous
 
     def delete_annotation(self, video_id: int, frame: int) -> Annotation | None:
         assert self.project is not None
         removed = self.project.labels.delete(video_id, frame)
-        self._note_annotation(video_id, frame, None, None)
+        self._note_annotation(video_id, frame, None, None, None)
         return removed
 
     def restore_annotation(self, video_id: int, frame: int, previous: Annotation | None) -> None:
-        """Put back what a frame held before an edit (nothing: delete its annotation)."""
+        """Put back what a frame held before an edit, review states included (nothing: delete
+        its annotation)."""
         if previous is None:
             self.delete_annotation(video_id, frame)
         else:
             self.write_annotation(video_id, frame, previous.points, previous.visible,
-                                  previous.source)
+                                  previous.source, previous.states)
 
     def _note_annotation(self, video_id: int, frame: int, source: str | None,
-                         points: np.ndarray | None) -> None:
+                         points: np.ndarray | None, states: np.ndarray | None) -> None:
         if self.video is not None and self.video.id == video_id:
-            if source is None or points is None:
+            if source is None or points is None or states is None:
                 self.keyframes.pop(frame, None)
                 self.keyframe_points.pop(frame, None)
+                self.keyframe_states.pop(frame, None)
             else:
                 self.keyframes[frame] = source
                 self.keyframe_points[frame] = np.array(points, dtype=np.float32)
+                self.keyframe_states[frame] = np.array(states, dtype=np.uint8)
         self.annotation_changed.emit(video_id, frame)

@@ -2,7 +2,9 @@
 each label asks for the width of a sample text whatever it shows, elides a longer text (the full
 text is its tooltip) and, in a window too narrow for every widget, shrinks and elides instead of
 overlapping its neighbours. The box-mode indicator, the re-propagate prompt and the run panel sit
-left of the labels, so showing them never moves the labels while there is room."""
+left of the labels, so showing them never moves the labels while there is room. The current
+frame's review-state counts sit at the far left, in whatever room the others leave (elided when
+short of it, hidden while a message shows): they never push a permanent widget."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ MIN_WIDTH = 48  # what a label shrinks to at most in a window too narrow for eve
 
 #: The longest text each label is sized for (longer texts are elided).
 FRAME_SAMPLE = "frame 99999 / 99999  · corrected keyframe"
+STATES_SAMPLE = "68 placed · 68 accepted · 68 predicted"
 ZOOM_SAMPLE = "zoom 4000%"
 DEVICE_SAMPLE = "device: cuda:0"
 RUN_SAMPLE = "propagating video 999 (interpolation)…"
@@ -68,19 +71,23 @@ class StatusWidgets:
 
     mode: ElidedLabel
     frame: ElidedLabel
+    states: ElidedLabel  # the current frame's placed / accepted / predicted counts
     zoom: ElidedLabel
     device: ElidedLabel
     run: ElidedLabel
 
 
 def build_status_bar(bar: QStatusBar, prompt: QWidget, run_panel: QWidget) -> StatusWidgets:
-    """Add the box-mode indicator, ``prompt``, ``run_panel`` and the four labels to ``bar``."""
+    """Add the box-mode indicator, ``prompt``, ``run_panel`` and the five labels to ``bar``."""
     mode = ElidedLabel(BOX_MODE_TEXT, BOX_MODE_TEXT)
     mode.setObjectName("mode_label")
     mode.setVisible(False)
     widgets = StatusWidgets(mode, ElidedLabel(FRAME_SAMPLE, "no video"),
-                            ElidedLabel(ZOOM_SAMPLE), ElidedLabel(DEVICE_SAMPLE),
-                            ElidedLabel(RUN_SAMPLE))
+                            ElidedLabel(STATES_SAMPLE), ElidedLabel(ZOOM_SAMPLE),
+                            ElidedLabel(DEVICE_SAMPLE), ElidedLabel(RUN_SAMPLE))
+    widgets.states.setObjectName("states_label")
+    widgets.states.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    bar.addWidget(widgets.states, 1)  # the room the permanent widgets leave, left-aligned
     for widget in (mode, prompt, run_panel, widgets.frame, widgets.zoom, widgets.device,
                    widgets.run):
         bar.addPermanentWidget(widget)

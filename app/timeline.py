@@ -1,6 +1,10 @@
 """The timeline strip (keyframes, corrections, pseudo-labels, suggestions, current frame) and,
 in tabs under it, the per-frame jitter / confidence plot of the latest run (and the trajectory
-plot, added by the main window). All draw from arrays; click to seek."""
+plot, added by the main window). All draw from arrays; click to seek.
+
+A keyframe's tick tells how far it is reviewed by its line, not its colour: solid when every
+point is pinned (placed or accepted), dashed when some points are still predicted, dotted when
+none is pinned yet (a detection); its tooltip counts the points of each state."""
 
 from __future__ import annotations
 
@@ -14,14 +18,19 @@ from PySide6.QtWidgets import QSizePolicy, QTabWidget, QToolTip, QVBoxLayout, QW
 from app.frame_plots import FramePlots
 from core.editing import is_reviewed
 from core.frame_numbers import frame_label
+from core.review_states import PREDICTED, state_counts
 
 KEYFRAME_COLOUR = QColor(255, 170, 0)
 CORRECTED_COLOUR = QColor(90, 230, 110)
 PSEUDO_COLOUR = QColor(70, 130, 200)
 SUGGESTED_COLOUR = QColor(235, 70, 70)
 CURSOR_COLOUR = QColor(255, 255, 255)
-LEGEND = ("Timeline: orange = keyframe, green = corrected/accepted, blue = pseudo-labelled, "
-          "red = suggested. Click or drag to seek.")
+LEGEND = ("Timeline: orange = keyframe, green = corrected/accepted; a solid tick = every point "
+          "placed or accepted, dashed = partly reviewed, dotted = only predicted points; blue = "
+          "pseudo-labelled, red = suggested. Click or drag to seek.")
+#: The tick's line by review: every point pinned, some pinned, none pinned.
+REVIEW_LINES = {"fully": Qt.PenStyle.SolidLine, "partly": Qt.PenStyle.DashLine,
+                "predicted": Qt.PenStyle.DotLine}
 
 
 def _segments(frames: np.ndarray) -> list[tuple[int, int]]:
@@ -33,6 +42,15 @@ def _segments(frames: np.ndarray) -> list[tuple[int, int]]:
     starts = np.r_[frames[0], frames[breaks + 1]]
     stops = np.r_[frames[breaks], frames[-1]]
     return list(zip(starts.tolist(), stops.tolist()))
+
+
+def _review(states: np.ndarray | None) -> str:
+    """How far a keyframe is reviewed: "fully" (every point pinned), "partly" or "predicted"
+    (none pinned)."""
+    if states is None:
+        return "fully"
+    predicted = np.asarray(states) == PREDICTED
+    return "predicted" if predicted.all() else "partly" if predicted.any() else "fully"
 
 
 class TimelineStrip(QWidget):
@@ -51,14 +69,22 @@ class TimelineStrip(QWidget):
         self.corrected = np.zeros(0, dtype=np.int64)
         self.pseudo = np.zeros(0, dtype=np.int64)
         self.suggested = np.zeros(0, dtype=np.int64)
+        self.states: dict[int, np.ndarray] = {}
+        self.review: dict[int, str] = {}  # keyframe -> "fully", "partly" or "predicted"
 
     def set_data(self, frame_count: int, keyframes: dict[int, str],
-                 pseudo: np.ndarray | None, suggested: np.ndarray | None) -> None:
+                 pseudo: np.ndarray | None, suggested: np.ndarray | None,
+                 states: dict[int, np.ndarray] | None = None) -> None:
+        """``keyframes``: frame -> source; ``states``: frame -> its points' review states (a
+        keyframe without counts all its points placed)."""
         self.frame_count = frame_count
         frames = np.array(sorted(keyframes), dtype=np.int64)
         corrected = np.array([is_reviewed(keyframes[f]) for f in frames], dtype=bool)
         self.keyframes = frames[~corrected] if len(frames) else frames
         self.corrected = frames[corrected] if len(frames) else frames
+        self.states = {int(f): states[f] for f in frames.tolist()
+                       if states is not None and f in states}
+        self.review = {int(f): _review(self.states.get(int(f))) for f in frames.tolist()}
         self.pseudo = np.zeros(0, np.int64) if pseudo is None else np.asarray(pseudo, np.int64)
         self.suggested = (np.zeros(0, np.int64) if suggested is None
                           else np.asarray(suggested, np.int64))
@@ -88,11 +114,15 @@ class TimelineStrip(QWidget):
             painter.fillRect(x0, band, max(x1 - x0, 1), h - 2 * band, PSEUDO_COLOUR)
         for frames, colour in ((self.keyframes, KEYFRAME_COLOUR),
                                (self.corrected, CORRECTED_COLOUR)):
-            pen = QPen(colour)
-            pen.setWidth(2)
-            painter.setPen(pen)
-            for x in self._x(frames):
-                painter.drawLine(int(x), 2, int(x), h - band)
+            for review, line in REVIEW_LINES.items():
+                subset = np.array([f for f in frames.tolist() if self.review.get(f) == review],
+                                  dtype=np.int64)
+                pen = QPen(colour)
+                pen.setWidth(2)
+                pen.setStyle(line)
+                painter.setPen(pen)
+                for x in self._x(subset):
+                    painter.drawLine(int(x), 2, int(x), h - band)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(SUGGESTED_COLOUR)
         for x in self._x(self.suggested):
@@ -116,6 +146,10 @@ class TimelineStrip(QWidget):
                                            (self.pseudo, "pseudo-labelled"),
                                            (self.suggested, "suggested"))
                  if np.any(frames == frame)]
+        if frame in self.states:
+            counts = state_counts(self.states[frame])
+            kinds.insert(1, ", ".join(f"{counts[name]} {name}"
+                                      for name in ("placed", "accepted", "predicted")))
         return f"{frame_label(frame)}{''.join(f' · {k}' for k in kinds)}\n{LEGEND}"
 
     def event(self, event: QEvent) -> bool:

@@ -1,11 +1,11 @@
 """The Videos dock: a table model over ``VideoService.summaries`` (one query per refresh) and the
 view that shows it, one row per video with frames, keyframes, pseudo-labelled and reviewed counts.
 
-"Reviewed" counts the frames whose annotation source is in ``core.editing.REVIEWED_SOURCES``
-("corrected" or "accepted"): the annotator fixed a machine label there (an edited pseudo-label,
-detector or imported label) or accepted a pseudo-label as it was. That is what the label service
-records when such a frame is edited (see ``core.editing.edited_source``); frames labelled from
-scratch stay "manual" and are keyframes, not reviews.
+"Reviewed" counts the annotated frames whose every point a person vouches for: placed (put or
+moved) or accepted as predicted (``core.review_states``); such a frame is a keyframe for
+training. Frames where some points are pinned and others still predicted (a pseudo-label with a
+few points moved) are partly reviewed and shown beside it: "12 (+3 partly)". A detection nobody
+has touched yet counts as neither.
 
 Every cell's tooltip names the video in full with its path (a name elided in a narrow dock
 stays readable), and every column can be widened by dragging its header edge.
@@ -27,8 +27,8 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidge
 from core.store import Project, VideoSummary
 
 COLUMNS = ("Video", "Frames", "Keys", "Pseudo", "Reviewed")
-HEADER_TIPS = {"Reviewed": "Frames where you corrected or accepted a machine label "
-                           "(pseudo-label, detector)"}
+HEADER_TIPS = {"Reviewed": "Frames whose every point is placed or accepted (a keyframe for "
+                           "training); (+N partly): frames with some points still predicted"}
 MAX_NAME_WIDTH = 220  # px: a longer name is elided (its tooltip shows it in full)
 MIN_NAME_WIDTH = 110  # px: a narrower dock scrolls sideways instead
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -36,8 +36,15 @@ _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 Index = QModelIndex | QPersistentModelIndex
 
 
+def reviewed_text(video: VideoSummary) -> str:
+    """The Reviewed cell: fully reviewed frames, and the partly reviewed ones when any."""
+    partly = f" (+{video.partly_reviewed} partly)" if video.partly_reviewed else ""
+    return f"{video.fully_reviewed}{partly}"
+
+
 def _cells(video: VideoSummary) -> tuple[object, ...]:
-    return (video.name, video.frame_count, video.keyframes, video.pseudo_frames, video.reviewed)
+    return (video.name, video.frame_count, video.keyframes, video.pseudo_frames,
+            reviewed_text(video))
 
 
 class VideoListModel(QAbstractTableModel):
@@ -91,6 +98,10 @@ class VideoListModel(QAbstractTableModel):
             return _RIGHT
         if role == Qt.ItemDataRole.ToolTipRole:
             video = self._videos[row]
+            if COLUMNS[column] == "Reviewed":
+                return (f"{video.fully_reviewed} frames fully reviewed (every point placed or "
+                        f"accepted), {video.partly_reviewed} partly reviewed\n"
+                        f"{video.name}\n{video.path}")
             return f"{video.name}\n{video.path}"
         if role == Qt.ItemDataRole.UserRole:
             return self._videos[row].id

@@ -8,10 +8,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    and_,
+    case,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from core.errors import StoreError, VideoError
 from core.progress import Progress, ShouldStop
+from core.review_states import ACCEPTED, PLACED, PREDICTED, SOURCE_STATES
 from core.store.models import AnnotationRow, EditLogRow, PseudoLabelRow, RunRow, VideoRow
 from core.store.records import (
     REVIEWED_SOURCES,
@@ -25,6 +40,44 @@ if TYPE_CHECKING:
     from core.video import VideoIndex, VideoInfo
 
 LabelInput = tuple[np.ndarray, np.ndarray | None]
+
+
+class _BlobFind(FunctionElement[int]):
+    """``_BlobFind(blob, needle)``: 1 + the offset of ``needle`` in ``blob``, 0 when absent
+    (SQLite ``instr``, PostgreSQL ``position``): lets one query ask which review states a
+    frame's 68-byte states blob holds."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(_BlobFind)
+def _blob_find_sqlite(element: _BlobFind, compiler: SQLCompiler, **kw: object) -> str:
+    return f"instr({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_BlobFind, "postgresql")
+def _blob_find_postgres(element: _BlobFind, compiler: SQLCompiler, **kw: object) -> str:
+    blob, needle = element.clauses
+    return f"position({compiler.process(needle, **kw)} in {compiler.process(blob, **kw)})"
+
+
+def _holds_state(state: int) -> ColumnElement[bool]:
+    """Whether an annotation's states blob holds at least one point in ``state``."""
+    return _BlobFind(AnnotationRow.states, literal(bytes([state]))) > 0
+
+
+def _review_counts() -> tuple[ColumnElement[int], ColumnElement[int]]:
+    """SUM expressions counting a video's fully and partly reviewed annotations from their
+    states (a NULL blob, only before migration 2 → 3, counts by its source)."""
+    predicted = _holds_state(PREDICTED)
+    pinned = or_(_holds_state(PLACED), _holds_state(ACCEPTED))
+    pinned_source = AnnotationRow.source.in_(
+        [source for source, state in SOURCE_STATES.items() if state != PREDICTED])
+    fully = case((AnnotationRow.states.is_(None), case((pinned_source, 1), else_=0)),
+                 (predicted, 0), else_=1)
+    partly = case((and_(AnnotationRow.states.is_not(None), predicted, pinned), 1), else_=0)
+    return func.sum(fully), func.sum(partly)
 
 
 def _record(row: VideoRow) -> VideoRecord:
@@ -135,12 +188,15 @@ class VideoService:
             return [_record(row) for row in rows]
 
     def summaries(self) -> list[VideoSummary]:
-        """Every video with its keyframe, reviewed and pseudo-label counts and its latest usable
-        run, in one query (grouped subqueries joined to the videos), ordered by id."""
+        """Every video with its keyframe, reviewed (by source, and fully / partly by the points'
+        review states) and pseudo-label counts and its latest usable run, in one query (grouped
+        subqueries joined to the videos), ordered by id."""
+        fully, partly = _review_counts()
         labels = (select(AnnotationRow.video_id.label("video_id"),
                          func.count().label("keyframes"),
                          func.sum(case((AnnotationRow.source.in_(REVIEWED_SOURCES), 1),
-                                       else_=0)).label("reviewed"))
+                                       else_=0)).label("reviewed"),
+                         fully.label("fully"), partly.label("partly"))
                   .group_by(AnnotationRow.video_id).subquery("labels"))
         latest = (select(RunRow.video_id.label("video_id"), func.max(RunRow.id).label("run_id"))
                   .where(RunRow.status.in_(USABLE_RUN_STATUSES))
@@ -152,7 +208,8 @@ class VideoService:
                       .where(PseudoLabelRow.run_id == latest.c.run_id).scalar_subquery())
         query = (select(VideoRow.id, VideoRow.name, VideoRow.path, VideoRow.frame_count,
                         func.coalesce(labels.c.keyframes, 0), func.coalesce(labels.c.reviewed, 0),
-                        latest.c.run_id, RunRow.status, pseudo)
+                        latest.c.run_id, RunRow.status, pseudo,
+                        func.coalesce(labels.c.fully, 0), func.coalesce(labels.c.partly, 0))
                  .outerjoin(labels, labels.c.video_id == VideoRow.id)
                  .outerjoin(latest, latest.c.video_id == VideoRow.id)
                  .outerjoin(RunRow, RunRow.id == latest.c.run_id)
@@ -161,7 +218,9 @@ class VideoService:
             rows = session.execute(query).all()
         return [VideoSummary(id=r[0], name=r[1], path=r[2], frame_count=r[3],
                              keyframes=int(r[4]), reviewed=int(r[5]), run_id=r[6],
-                             run_status=r[7], pseudo_frames=int(r[8] or 0)) for r in rows]
+                             run_status=r[7], pseudo_frames=int(r[8] or 0),
+                             fully_reviewed=int(r[9]), partly_reviewed=int(r[10]))
+                for r in rows]
 
     def get(self, video_id: int) -> VideoRecord:
         with self._project.session() as session:

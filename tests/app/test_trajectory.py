@@ -82,18 +82,19 @@ def test_video_list_counts_reviewed_frames(qtbot, with_run):
               for c in range(videos.columnCount())]
     assert header == ["Video", "Frames", "Keys", "Pseudo", "Reviewed"]
     reviewed = header.index("Reviewed")
-    assert videos.text(0, reviewed) == "0"  # imported keyframes only
+    # every point of the 4 imported keyframes was placed by a person: all reviewed
+    assert videos.text(0, reviewed) == "4"
     s.seek(4)
     wait_frame(qtbot, window, 4)
     qtbot.keyClick(window.view, Qt.Key.Key_A)  # accept the pseudo-label: reviewed
-    assert videos.text(0, reviewed) == "1"
+    assert videos.text(0, reviewed) == "5"
     s.seek(5)
     wait_frame(qtbot, window, 5)
     window.view.layer.points[RIGHT_EYE[0]].setSelected(True)
     window.view.layer.points[RIGHT_EYE[1]].setSelected(True)
-    qtbot.keyClick(window.view, Qt.Key.Key_Equal)  # correct a pseudo-label: reviewed
+    qtbot.keyClick(window.view, Qt.Key.Key_Equal)  # two points placed, 66 still predicted
     assert s.keyframes[5] == "corrected"
-    assert videos.text(0, reviewed) == "2"
+    assert videos.text(0, reviewed) == "5 (+1 partly)"
     assert videos.text(0, 2) == "6"
     window.undo_stack.undo()
-    assert videos.text(0, reviewed) == "1"
+    assert videos.text(0, reviewed) == "5"

@@ -114,8 +114,9 @@ def test_occluded_points_are_opaque_hollow_rings_that_can_be_dragged(qtbot, wind
 
 def _status_rects(window) -> list[tuple[QWidget, QRect]]:
     bar = window.statusBar()
-    widgets = (window.mode_label, window.rerun_prompt, window.run_panel, window.frame_label,
-               window.zoom_label, window.device_label, window.run_label)
+    widgets = (window.frame_status.states_label, window.mode_label, window.rerun_prompt,
+               window.run_panel, window.frame_label, window.zoom_label, window.device_label,
+               window.run_label)
     return [(w, QRect(w.mapTo(bar, QPoint(0, 0)), w.size())) for w in widgets if w.isVisible()]
 
 
