@@ -20,12 +20,12 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from core.errors import FormatError
+from core.errors import FormatError, StoreError
 from core.store.liveness import process_gone, this_host
 
 #: The file that marks a folder as written by a FaceProp export.
@@ -48,6 +48,24 @@ def safe_folder_name(name: str, used: set[str]) -> str:
         candidate = f"{safe}-{n}"
     used.add(candidate.lower())
     return candidate
+
+
+def export_videos(project, video_ids: Sequence[int] | None, run_id: int | None) -> list:
+    """The videos an export covers: the run's video, the ones named, or all; StoreError when
+    a named video does not exist or there is nothing to export. Returns VideoRecords."""
+    videos = project.videos.all()
+    if run_id is not None:
+        run = project.runs.get(run_id)
+        videos = [v for v in videos if v.id == run.video_id]
+    elif video_ids is not None:
+        wanted = set(video_ids)
+        missing = wanted - {v.id for v in videos}
+        if missing:
+            raise StoreError(f"{project.target}: no video with id {min(missing)}")
+        videos = [v for v in videos if v.id in wanted]
+    if not videos:
+        raise StoreError(f"{project.target}: the project has no videos to export")
+    return videos
 
 
 def protected_paths(project) -> list[Path]:  # project: core.store.Project

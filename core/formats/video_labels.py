@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import CancelledError, FormatError, StoreError
-from core.formats.export_target import safe_folder_name
+from core.formats.export_target import export_videos, safe_folder_name
 from core.frame_numbers import frame_label
 from core.landmarks import N_POINTS
 from core.progress import ShouldStop
@@ -81,18 +81,7 @@ def collect_labels(project, *, video_ids: Sequence[int] | None = None,
     """Each chosen video's labels: its annotations and (unless ``labelled_only``) the
     pseudo-labels of ``run_id`` or of its latest finished run on the other frames. Every video
     file is verified first (a replaced file would carry the labels onto other images)."""
-    videos = project.videos.all()
-    if run_id is not None:
-        run = project.runs.get(run_id)
-        videos = [v for v in videos if v.id == run.video_id]
-    elif video_ids is not None:
-        wanted = set(video_ids)
-        missing = wanted - {v.id for v in videos}
-        if missing:
-            raise StoreError(f"{project.target}: no video with id {min(missing)}")
-        videos = [v for v in videos if v.id in wanted]
-    if not videos:
-        raise StoreError(f"{project.target}: the project has no videos to export")
+    videos = export_videos(project, video_ids, run_id)
     result, used = [], set()
     for video in videos:
         project.videos.verify_file(video.id)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import CancelledError, FormatError, StoreError
-from core.formats.export_target import check_target, safe_folder_name, staged_export
+from core.formats.export_target import check_target, export_videos, safe_folder_name, staged_export
 from core.formats.pts import read_pts, write_pts
 from core.frame_numbers import frame_index, frame_label, frame_number
 from core.progress import Progress, ShouldStop
@@ -219,18 +219,7 @@ class _ClipPlan:
 
 
 def _plan_export(project, video_ids, run_id, labelled_only) -> list[_ClipPlan]:
-    videos = project.videos.all()
-    if run_id is not None:
-        run = project.runs.get(run_id)
-        videos = [v for v in videos if v.id == run.video_id]
-    elif video_ids is not None:
-        wanted = set(video_ids)
-        missing = wanted - {v.id for v in videos}
-        if missing:
-            raise StoreError(f"{project.target}: no video with id {min(missing)}")
-        videos = [v for v in videos if v.id in wanted]
-    if not videos:
-        raise StoreError(f"{project.target}: the project has no videos to export")
+    videos = export_videos(project, video_ids, run_id)
     plans, used_names = [], set()
     for video in videos:
         project.videos.verify_file(video.id)

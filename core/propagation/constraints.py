@@ -50,12 +50,7 @@ def apply_partial_reviews(points: np.ndarray, confidence: np.ndarray,
     for lo, hi in _gaps_with(sorted(int(f) for f in partial), keys, n):
         z = out_points[lo:hi + 1].astype(np.float64)
         conf = out_conf[lo:hi + 1].astype(np.float64)
-        pins = np.zeros(conf.shape, dtype=bool)
-        for frame, (pts, mask) in partial.items():
-            if lo <= frame <= hi:
-                mask = np.asarray(mask, dtype=bool)
-                z[frame - lo, mask] = np.asarray(pts, dtype=np.float64)[mask]
-                pins[frame - lo] = mask
+        pins = pin_partial(z, partial, lo, hi)
         ends = [i for i, f in ((0, lo), (hi - lo, hi)) if f in keyframes]
         sigma = sigma_from_confidence(conf, z)
         solved = smooth_track(z, sigma, face_sizes(z), pinned=ends, pinned_points=pins)
@@ -63,6 +58,19 @@ def apply_partial_reviews(points: np.ndarray, confidence: np.ndarray,
         conf[pins] = PINNED_CONFIDENCE
         out_conf[lo:hi + 1] = conf.astype(np.float32)
     return out_points, out_conf
+
+
+def pin_partial(z: np.ndarray, partial: Mapping[int, PartialReview], lo: int, hi: int
+                ) -> np.ndarray:
+    """Put the pinned points of the partly reviewed frames in ``lo..hi`` into the track ``z``
+    (frames ``lo..hi``, changed in place) and return the (frames, points) mask of them."""
+    pins = np.zeros(z.shape[:2], dtype=bool)
+    for frame, (points, mask) in partial.items():
+        if lo <= frame <= hi:
+            mask = np.asarray(mask, dtype=bool)
+            z[frame - lo, mask] = np.asarray(points, dtype=np.float64)[mask]
+            pins[frame - lo] = mask
+    return pins
 
 
 def _gaps_with(frames: list[int], keys: list[int], n: int) -> list[tuple[int, int]]:

@@ -27,7 +27,7 @@ import numpy as np
 from core.framestats import face_sizes
 from core.landmarks import inter_ocular_distance
 from core.propagation.common import CONF_FRACTION, FrameSource
-from core.propagation.constraints import PartialReview, sigma_from_confidence
+from core.propagation.constraints import PartialReview, pin_partial, sigma_from_confidence
 from core.propagation.flow import flow_track
 from core.smoothing import smooth_track
 
@@ -108,12 +108,7 @@ def resolve_gap(frame: FrameSource, lo: int, hi: int, keyframes: Mapping[int, np
         sigma = 1.0 / np.sqrt(w_track + w_prior)
     else:
         z, sigma = prior_points.copy(), sigma_from_confidence(prior_conf, prior_points)
-    pins = np.zeros(sigma.shape, dtype=bool)
-    for f, (points, mask) in partial.items():
-        if lo <= f <= hi:
-            mask = np.asarray(mask, dtype=bool)
-            z[f - lo, mask] = np.asarray(points, dtype=np.float64)[mask]
-            pins[f - lo] = mask
+    pins = pin_partial(z, partial, lo, hi)
     whole = [f - lo for f in keyframes if lo <= f <= hi]
     for i in whole:
         z[i] = keyframes[i + lo]
