@@ -74,6 +74,9 @@ def _spec(w: MainWindow) -> list[tuple[str, str, str, list[QKeySequence], Callab
          "Shrink the selected points towards their centre"),
         ("Edit", "scale_up", "Grow selection 2%", [K("="), K("+")],
          lambda: e.scale_selection(1), "Spread the selected points away from their centre"),
+        ("Edit", "shape_drag", "S&hape-aware drag", [], None,
+         "Dragging one point moves the points that must move with it (Alt-drag moves one "
+         "point alone)"),
         ("Edit", "detect", "&Detect face (dlib)", [K("D")], w.detector.detect,
          "Pre-label this frame with dlib's 68-point predictor, then correct it"),
         ("Navigate", "prev_frame", "Previous frame", [K(Qt.Key.Key_Left)], lambda: f.step(-1),
@@ -139,7 +142,8 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
         actions[name] = action
         if name == "open_project":
             w.recent_menu = menus["File"].addMenu("Open &recent")
-        if name in ("export_300vw", "redo", "play", "toggle_visibility", "scale_up"):
+        if name in ("export_300vw", "redo", "play", "toggle_visibility", "scale_up",
+                    "shape_drag"):
             menus[menu_name].addSeparator()
     actions["detect"].setVisible(w.detector.available)
     _apply_overrides(w, actions)
@@ -148,6 +152,10 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
     overlay.setCheckable(True)
     overlay.setChecked(True)
     overlay.toggled.connect(w.editor.set_show_pseudo)
+    shape_drag = actions["shape_drag"]
+    shape_drag.setCheckable(True)
+    shape_drag.setChecked(w.editor.shape_drag.enabled)
+    shape_drag.toggled.connect(w.editor.shape_drag.set_enabled)
     for dock in (w.videos_dock, w.suggestions_dock, w.history_dock):
         menus["View"].addAction(dock.toggleViewAction())
     toolbar = QToolBar("Main", w)

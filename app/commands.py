@@ -82,16 +82,21 @@ def _describe_points(indices: Sequence[int]) -> str:
 
 
 class MovePointCommand(AnnotationCommand):
-    """A drag of one or several points, pushed once on release: the moved points become placed,
-    the others keep their ``states``."""
+    """A drag of one or several points, pushed once on release. ``indices`` moved to
+    ``positions``; of them, the ``dragged`` ones (default: all) become placed, and those that
+    only followed a shape-aware drag keep their ``states``, like every other point."""
 
     def __init__(self, session: LabelSession, video_id: int, frame: int, base: np.ndarray,
                  visible: np.ndarray, indices: Sequence[int], positions: np.ndarray,
-                 source: str, states: np.ndarray) -> None:
+                 source: str, states: np.ndarray, dragged: Sequence[int] | None = None) -> None:
         points = move_points(base, indices, positions)
+        self.dragged = tuple(int(i) for i in (indices if dragged is None else dragged))
+        followers = len(set(int(i) for i in indices) - set(self.dragged))
+        text = f"Move {_describe_points(self.dragged)}"
+        if followers:
+            text += f", {followers} point{'s' if followers != 1 else ''} following"
         super().__init__(session, video_id, frame, points, visible, source,
-                         f"Move {_describe_points(indices)} ({frame_label(frame)})",
-                         after_move(states, list(indices)))
+                         f"{text} ({frame_label(frame)})", after_move(states, list(self.dragged)))
 
 
 class TransformPointsCommand(AnnotationCommand):

@@ -3,14 +3,17 @@ and turns gestures and actions into undo commands (drag, rotate/scale, visibilit
 accept, copy, delete, mark keyframe).
 
 Each edit starts from the frame's annotation, or from the latest run's pseudo-label (every point
-predicted) on a frame that has none; see ``app.commands`` for what each does to the states."""
+predicted) on a frame that has none; see ``app.commands`` for what each does to the states. A
+lone dragged point takes its followers with it (``app.shape_drag``); the drag, followers
+included, is one command. While a point is held the shown frame is not redrawn (a re-solve or a
+run that ends then is shown on release)."""
 
 from __future__ import annotations
 
 import logging
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
 from app.commands import (
@@ -23,6 +26,7 @@ from app.commands import (
     TransformPointsCommand,
 )
 from app.frame_view import FrameView
+from app.shape_drag import ShapeDragController
 from app.state import LabelSession
 from core.editing import KEYFRAME_SOURCES, edited_source
 from core.landmarks import Box, bounding_box, fit_mean_shape_to_box
@@ -32,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 ROTATE_STEP_DEG = 2.0  # one press of [ or ]
 SCALE_STEP = 1.02  # one press of = (and 1 / SCALE_STEP for -)
+REDRAW_AFTER_DRAG_MS = 50  # how often a redraw held back by a drag tries again
 
 
 class EditController(QObject):
@@ -40,12 +45,18 @@ class EditController(QObject):
     message = Signal(str)
 
     def __init__(self, session: LabelSession, view: FrameView, undo_stack: QUndoStack,
-                 parent: QObject | None = None) -> None:
+                 settings: QSettings | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.view = view
         self.undo_stack = undo_stack
         self.show_pseudo = True
+        self.shape_drag = ShapeDragController(session, view, undo_stack, settings, self)
+        self._shown: tuple[int, int] | None = None  # (video id, frame) the view's shape is of
+        self._redraw = QTimer(self)
+        self._redraw.setSingleShot(True)
+        self._redraw.setInterval(REDRAW_AFTER_DRAG_MS)
+        self._redraw.timeout.connect(self.refresh)
         view.points_dragged.connect(self._points_dragged)
         view.box_drawn.connect(self.place_template)
         session.frame_changed.connect(self.refresh)
@@ -55,7 +66,14 @@ class EditController(QObject):
     # -- display ------------------------------------------------------------------------------
     def refresh(self, *_args: object) -> None:
         """Show the current frame's annotation (each point styled by its review state, the
-        predicted ones coloured by the run's confidence) or pseudo-label (hollow)."""
+        predicted ones coloured by the run's confidence) or pseudo-label (hollow). Held back
+        while a point of the same frame is being dragged."""
+        video = self.session.video
+        where = None if video is None else (video.id, self.session.frame)
+        if self.view.dragging and where == self._shown:
+            self._redraw.start()
+            return
+        self._shown = where
         annotation = self.session.annotation()
         pseudo = self.session.pseudo_label()
         if annotation is not None:
@@ -108,7 +126,9 @@ class EditController(QObject):
         return None
 
     # -- edits --------------------------------------------------------------------------------
-    def _points_dragged(self, indices: np.ndarray, positions: np.ndarray) -> None:
+    def _points_dragged(self, indices: np.ndarray, positions: np.ndarray,
+                        dragged: list[int]) -> None:
+        """One drag, followers included, as one command: ``dragged`` become placed."""
         where, base = self._where(), self._base()
         if where is None or base is None:
             self.refresh()
@@ -116,7 +136,7 @@ class EditController(QObject):
         points, visible, source, states = base
         self.undo_stack.push(MovePointCommand(self.session, *where, points, visible,
                                               [int(i) for i in indices], positions, source,
-                                              states))
+                                              states, [int(i) for i in dragged]))
 
     def toggle_visibility(self) -> None:
         where, base = self._where(), self._base()

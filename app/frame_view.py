@@ -1,7 +1,10 @@
 """The frame view: the video frame, zoom and pan, and the editable 68-point shape.
 
 The view only displays and reports gestures: a finished drag emits ``points_dragged`` once (the
-main window turns it into one undo command); a box drawn in template mode emits ``box_drawn``;
+main window turns it into one undo command). While one point alone is dragged (it is the whole
+selection) each mouse move emits ``point_drag_moved`` so that a listener can move the points that
+follow it (``app.shape_drag``), and once more, final, on release before ``points_dragged``; a
+group drag moves the selection rigidly. A box drawn in template mode emits ``box_drawn``;
 a click on a group's polyline selects the whole group (Ctrl+click adds it to the selection).
 Template-box mode (B) announces itself (``box_mode_changed``) and shows a cross cursor; Esc, a
 drawn box or B again leave it. While no frame is shown the view paints ``placeholder``.
@@ -27,10 +30,17 @@ EDGE_PICK_PX = 5.0  # a click this close to a group's line selects the group
 CLICK_SLOP_PX = 3  # a press and release this close together is a click, not a drag
 
 
+def _alt(event: QMouseEvent) -> bool:
+    """Alt held: the drag moves one point alone."""
+    return bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
+
+
 class FrameView(QGraphicsView):
     """Shows one frame and its landmarks; wheel zooms around the cursor, middle/space drag pans."""
 
-    points_dragged = Signal(object, object)  # indices (N,), positions (N, 2)
+    #: moved indices (N,), their positions (N, 2), the dragged ones among them (the rest followed)
+    points_dragged = Signal(object, object, object)
+    point_drag_moved = Signal(int, bool, bool)  # the lone dragged point, Alt held, final
     box_drawn = Signal(object)  # core.landmarks.Box
     zoom_changed = Signal(float)
     play_requested = Signal()
@@ -67,6 +77,8 @@ class FrameView(QGraphicsView):
         self._box_origin: QPointF | None = None
         self._fitted = True
         self._group_click: tuple[str, bool, QPoint] | None = None
+        self._point_pressed = False  # the left button went down on a point and is still down
+        self._lone_drag: int | None = None  # that point, when it is the whole selection
         self.editable = True
         self.placeholder = ""
 
@@ -219,6 +231,16 @@ class FrameView(QGraphicsView):
                 add = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
                 self._group_click = (group, add, pos)
         super().mousePressEvent(event)
+        item = self.itemAt(pos)
+        self._point_pressed = (event.button() == Qt.MouseButton.LeftButton and self.layer.shown
+                               and isinstance(item, PointItem))
+        self._lone_drag = (item.index if self._point_pressed and isinstance(item, PointItem)
+                           and self.layer.selected_indices() == [item.index] else None)
+
+    @property
+    def dragging(self) -> bool:
+        """Whether the left button is down on a point (a drag may be under way)."""
+        return self._point_pressed
 
     def _group_under(self, pos: QPoint) -> str | None:
         """The group whose line is under ``pos`` (a point there takes precedence)."""
@@ -252,6 +274,8 @@ class FrameView(QGraphicsView):
             event.accept()
             return
         super().mouseMoveEvent(event)
+        if self._lone_drag is not None and event.buttons() & Qt.MouseButton.LeftButton:
+            self.point_drag_moved.emit(self._lone_drag, _alt(event), False)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if self._pan_from is not None:
@@ -269,10 +293,14 @@ class FrameView(QGraphicsView):
         super().mouseReleaseEvent(event)
         if event.button() == Qt.MouseButton.LeftButton:
             self._finish_group_click(event.position().toPoint())
+        lone, self._lone_drag, self._point_pressed = self._lone_drag, None, False
         if self.layer.shown:
+            if lone is not None:  # the followers' final places (or back home: it did not move)
+                self.point_drag_moved.emit(lone, _alt(event), True)
             moved = self.layer.moved_indices()
             if len(moved):
-                self.points_dragged.emit(moved, self.layer.positions()[moved])
+                dragged = [lone] if lone is not None and lone in moved else moved.tolist()
+                self.points_dragged.emit(moved, self.layer.positions()[moved], dragged)
 
     # -- keys (space: pan while held, play/pause when tapped) ---------------------------------
     def event(self, event: QEvent) -> bool:

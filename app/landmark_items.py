@@ -212,6 +212,20 @@ class LandmarkLayer:
         return np.array([[item.pos().x(), item.pos().y()] for item in self.points],
                         dtype=np.float32)
 
+    def set_positions(self, points: np.ndarray, keep: int | None = None) -> None:
+        """Move every point but ``keep`` (the one under the mouse) to ``points`` ``(68, 2)``:
+        the points that follow a drag, redrawn at once."""
+        self._syncing = True
+        for i, item in enumerate(self.points):
+            if i != keep:
+                item.setPos(QPointF(float(points[i, 0]), float(points[i, 1])))
+        self._syncing = False
+        self._rebuild_paths()
+
+    def restore(self, keep: int | None = None) -> None:
+        """Put every point but ``keep`` back where the shown shape has it."""
+        self.set_positions(self.base, keep)
+
     def moved_indices(self, tolerance: float = 1e-3) -> np.ndarray:
         return np.flatnonzero(np.abs(self.positions() - self.base).max(axis=1) > tolerance)
 

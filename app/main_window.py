@@ -67,7 +67,7 @@ class MainWindow(QMainWindow):
         self.undo_stack = QUndoStack(self)
         self.view = FrameView(self)
         self.frames = FrameController(self.session, self.view, self)
-        self.editor = EditController(self.session, self.view, self.undo_stack, self)
+        self.editor = EditController(self.session, self.view, self.undo_stack, self.settings, self)
         self.propagation = PropagationController(self.session, self.settings, self)
         self.runner = self.propagation.runner
         self.run_panel = self.propagation.panel

@@ -1,6 +1,8 @@
 """Propagation controller: the Propagate, Stop and Cancel actions, wired to the trainer process
 (``PropagationRunner``) and its status-bar panel (``RunPanel``); when a run ends the session
-reloads it and the video list is asked to refresh."""
+reloads it and the video list is asked to refresh. It also owns the instant re-solve after each
+edit (``ResolveController``); a Propagate pressed while a re-solve runs starts when that ends
+(a fraction of a second), so that the re-solve's revision never lands on top of the new run."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
 from app.propagation import DEFAULT_METHOD, PropagationRunner
+from app.resolve_controller import ResolveController
 from app.run_panel import RunPanel
 from app.state import LabelSession
 
@@ -36,6 +39,9 @@ class PropagationController(QObject):
         self.panel = RunPanel(self.runner, window)  # first, so it hides before the reload
         self.runner.run_finished.connect(self._finished)
         self.runner.started.connect(self.busy_changed)
+        self.resolver = ResolveController(session, self.runner, self)
+        self.resolver.message.connect(self.message)
+        self.resolver.drained.connect(self._resolver_idle)
 
     @property
     def running(self) -> bool:
@@ -52,9 +58,20 @@ class PropagationController(QObject):
         if not self.session.keyframes:
             self.message.emit("Label at least one keyframe before propagating.")
             return
+        if self.resolver.busy:
+            self.resolver.hold = True
+            self.message.emit("Propagating as soon as the re-solve of the last edit ends…")
+            return
         self.message.emit("")
         self.runner.start(path, video.id, self.method)
         self.run_text.emit(f"propagating video {video.id} ({self.method})…")
+
+    def _resolver_idle(self) -> None:
+        if self.resolver.hold:
+            self.resolver.hold = False
+            self.propagate()
+            if not self.runner.running:  # it did not start after all: re-solve what waited
+                self.resolver.start_pending()
 
     def stop(self) -> None:
         """Graceful: the trainer stops at a clean point and keeps its results so far."""
@@ -78,5 +95,6 @@ class PropagationController(QObject):
                                                           and outcome != "done" else ""))
 
     def shutdown(self) -> None:
-        """Kill a running trainer and wait for it."""
+        """Kill a running trainer and wait for it and for a running re-solve."""
         self.runner.shutdown()
+        self.resolver.shutdown()

@@ -99,6 +99,14 @@ class LabelSession(QObject):
         self.run_changed.emit()
         self.frame_changed.emit(self.frame)
 
+    def show_run(self, run: RunRecord, pseudo: PseudoLabels, stats: FrameStats | None) -> None:
+        """Make ``run`` (the newest run of the current video, its arrays read off the GUI
+        thread, e.g. by a re-solve worker) the one shown; only ``run_changed`` is emitted (the
+        frame stays)."""
+        self.run = self.last_run = run
+        self.pseudo, self.stats = pseudo, stats
+        self.run_changed.emit()
+
     def _load_run(self) -> None:
         assert self.project is not None and self.video is not None
         runs = self.project.runs

@@ -26,13 +26,10 @@ def load_constraints(project: Project, video_id: int
                      ) -> tuple[dict[int, np.ndarray], dict[int, PartialReview]]:
     """({frame: points} of whole keyframes, {frame: (points, pinned)} of partly reviewed
     frames); frames whose points are all predicted are neither."""
-    frames, points, _visible, _sources = project.labels.arrays(video_id)
-    state_frames, states = project.labels.states(video_id)
-    pins = dict(zip(state_frames.tolist(), pinned(states)))
+    frames, points, states = project.labels.points_and_states(video_id)
     keyframes: dict[int, np.ndarray] = {}
     partial: dict[int, PartialReview] = {}
-    for frame, pts in zip(frames.tolist(), points):
-        mask = pins[frame]
+    for frame, pts, mask in zip(frames.tolist(), points, pinned(states)):
         if mask.all():
             keyframes[frame] = pts
         elif mask.any():
@@ -77,14 +74,20 @@ def _split(span: tuple[int, int], constrained: list[int]) -> list[tuple[int, int
 
 def _store(project: Project, video_id: int, latest: RunRecord, edited: list[int],
            solved: list[ResolvedGap], prior, keyframes: dict[int, np.ndarray]) -> RunRecord:
+    """One revision over the latest *whole* run holding every frame re-solved since it (the
+    earlier revision's frames and these), so a revision never sits on a revision and reading
+    the latest result costs the same after a hundred edits as after one."""
     points, confidence = prior.points.copy(), prior.confidence.copy()
     for gap in solved:
         points[gap.lo:gap.hi + 1], confidence[gap.lo:gap.hi + 1] = gap.points, gap.confidence
-    frames = np.unique(np.concatenate([gap.frames for gap in solved]))
+    whole = project.runs.lineage(latest.id)[-1]
+    earlier = prior.frames[prior.run_ids != whole] if prior.run_ids is not None else []
+    frames = np.unique(np.concatenate([np.asarray(earlier, dtype=np.int64),
+                                       *(gap.frames for gap in solved)]))
     stats = run_statistics(points, confidence, keyframes)
-    run = project.runs.create(video_id, RESOLVE_METHOD, parent_run_id=latest.id,
-                              keyframes={"frames": sorted(keyframes)},
-                              config={"edited": edited,
+    run = project.runs.create(video_id, RESOLVE_METHOD, parent_run_id=whole,
+                              device="cpu", keyframes={"frames": sorted(keyframes)},
+                              config={"edited": edited, "revises": latest.id,
                                       "gaps": [[g.lo, g.hi] for g in solved]})
     results = RunResults(frames, points[frames], confidence[frames],
                          {name: np.asarray(values)[frames] for name, values in stats.items()})

@@ -184,6 +184,22 @@ class LabelService:
         visible = unpack_many([r[2] for r in rows], VISIBLE_DTYPE, (N_POINTS,), where)
         return frames, points, visible.astype(bool), [r[3] for r in rows]
 
+    def points_and_states(self, video_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(frames, points (N, 68, 2), review states (N, 68)) read in one transaction, so a
+        concurrent edit can never pair one frame's points with another version's states."""
+        with self._project.session() as session:
+            rows = session.execute(select(
+                AnnotationRow.frame, AnnotationRow.points, AnnotationRow.states,
+                AnnotationRow.source).where(AnnotationRow.video_id == video_id)
+                .order_by(AnnotationRow.frame)).all()
+        where = f"annotations of video {video_id}"
+        frames = np.array([r[0] for r in rows], dtype=np.int64)
+        points = unpack_many([r[1] for r in rows], POINTS_DTYPE, (N_POINTS, 2), where)
+        states = np.stack([default_states(r[3]) if r[2] is None
+                           else unpack(r[2], STATE_DTYPE, (N_POINTS,), where) for r in rows]) \
+            if rows else np.zeros((0, N_POINTS), dtype=np.uint8)
+        return frames, points, states
+
     def states(self, video_id: int) -> tuple[np.ndarray, np.ndarray]:
         """(frames, review states (N, 68) uint8) of every annotation of a video, by frame."""
         with self._project.session() as session:

@@ -59,7 +59,9 @@ def test_revisions_stack_and_a_new_propagation_is_whole_again(tmp_path):
         project.labels.set(video, 25, points[25] - 2.0)
         two = resolve_edit(project, video, [25])
         merged = project.runs.pseudo_labels(two.id)
-        assert project.runs.lineage(two.id) == [two.id, one.id, base.id]
+        # revisions never stack: the second one holds both edits over the whole run
+        assert project.runs.lineage(two.id) == [two.id, base.id]
+        assert project.runs.lineage(one.id) == [one.id, base.id]
         np.testing.assert_allclose(merged.points[5], points[5] + 2.0, atol=1e-4)
         np.testing.assert_allclose(merged.points[25], points[25] - 2.0, atol=1e-4)
         again = propagate_video(project, video, "interpolation")
