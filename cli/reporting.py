@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from core.progress import EtaEstimator, Progress
-from core.protocol import Done, ErrorEvent, Event, MessageEvent, ProgressEvent, encode
+from core.protocol import Done, ErrorEvent, Event, MessageEvent, encode, progress_events
 
 
 class Reporter:
@@ -62,6 +62,8 @@ class Reporter:
         trainer names its current phase and latest losses, which JSON lines carry along. The
         ETA comes from the current phase's smoothed rate (:class:`core.progress.EtaEstimator`);
         a terminal shows the finished line once, however often the last step is reported."""
+        if self.as_json:
+            return progress_events(task, self.emit)
         self._started.setdefault(task, time.monotonic())
         estimator = EtaEstimator()
         finished = False
@@ -70,11 +72,6 @@ class Reporter:
                    losses: Mapping[str, float] | None = None) -> None:
             nonlocal finished
             eta = estimator.update(step, total, phase or task)
-            if self.as_json:
-                self.emit(ProgressEvent(task, phase or task, step, total,
-                                        None if eta is None else round(eta, 1),
-                                        dict(losses) if losses else None))
-                return
             now = time.monotonic()
             done = step >= total
             skip = finished if done else now - self._last_draw < 0.1  # the last line once

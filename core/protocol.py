@@ -16,8 +16,11 @@ codes and the default method are defined once:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
+
+from core.progress import EtaEstimator, Progress
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -74,6 +77,20 @@ class MessageEvent:
 Event = ProgressEvent | RunCreated | RunFinished | Done | ErrorEvent | MessageEvent
 _TYPES: dict[str, type] = {t.kind: t for t in (ProgressEvent, RunCreated, RunFinished, Done,
                                                ErrorEvent, MessageEvent)}
+
+
+def progress_events(task: str, emit: Callable[[Event], None]) -> Progress:
+    """A progress callback that emits ``ProgressEvent`` s for ``task``, with the ETA of the
+    current phase's measured rate (``core.progress.EtaEstimator``)."""
+    estimator = EtaEstimator()
+
+    def report(step: int, total: int, phase: str | None = None,
+               losses: Mapping[str, float] | None = None) -> None:
+        eta = estimator.update(step, total, phase or task)
+        emit(ProgressEvent(task, phase or task, step, total,
+                           None if eta is None else round(eta, 1),
+                           dict(losses) if losses else None))
+    return report
 
 
 def encode(event: Event) -> str:

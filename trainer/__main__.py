@@ -12,18 +12,17 @@ import argparse
 import logging
 import signal
 import sys
-from collections.abc import Mapping
 
 from core.errors import CancelledError, FacePropError
-from core.progress import EtaEstimator, Progress
+from core.progress import Progress
 from core.protocol import (
     EXIT_CANCELLED,
     EXIT_ERROR,
     Done,
     ErrorEvent,
     Event,
-    ProgressEvent,
     encode,
+    progress_events,
 )
 
 
@@ -41,15 +40,7 @@ class _JsonLines:
             self.stop_requested = True
 
     def progress(self, task: str) -> Progress:
-        estimator = EtaEstimator()
-
-        def report(step: int, total: int, phase: str | None = None,
-                   losses: Mapping[str, float] | None = None) -> None:
-            eta = estimator.update(step, total, phase or task)
-            self.emit(ProgressEvent(task, phase or task, step, total,
-                                    None if eta is None else round(eta, 1),
-                                    dict(losses) if losses else None))
-        return report
+        return progress_events(task, self.emit)
 
     def should_stop(self) -> bool:
         return self.stop_requested

@@ -58,10 +58,22 @@ def validate_points(points: np.ndarray, visible: np.ndarray | None, where: str
     return pts.astype(np.float32), vis
 
 
+def _states(blob: bytes | None, source: str, where: str) -> np.ndarray:
+    """A stored states blob; a row written before per-point states gets its source's."""
+    return default_states(source) if blob is None else unpack(blob, STATE_DTYPE, (N_POINTS,),
+                                                              where)
+
+
+def _states_of(rows, where: str) -> np.ndarray:  # rows: (…, states blob, source) last two
+    """``(N, 68)`` states of query rows whose last two columns are the blob and the source."""
+    if not rows:
+        return np.zeros((0, N_POINTS), dtype=np.uint8)
+    return np.stack([_states(row[-2], row[-1], where) for row in rows])
+
+
 def _annotation(row: AnnotationRow) -> Annotation:
     where = f"annotation of video {row.video_id} {frame_label(row.frame)}"
-    states = (default_states(row.source) if row.states is None
-              else unpack(row.states, STATE_DTYPE, (N_POINTS,), where))
+    states = _states(row.states, row.source, where)
     return Annotation(
         video_id=row.video_id, frame=row.frame,
         points=unpack(row.points, POINTS_DTYPE, (N_POINTS, 2), where),
@@ -195,10 +207,7 @@ class LabelService:
         where = f"annotations of video {video_id}"
         frames = np.array([r[0] for r in rows], dtype=np.int64)
         points = unpack_many([r[1] for r in rows], POINTS_DTYPE, (N_POINTS, 2), where)
-        states = np.stack([default_states(r[3]) if r[2] is None
-                           else unpack(r[2], STATE_DTYPE, (N_POINTS,), where) for r in rows]) \
-            if rows else np.zeros((0, N_POINTS), dtype=np.uint8)
-        return frames, points, states
+        return frames, points, _states_of(rows, where)
 
     def states(self, video_id: int) -> tuple[np.ndarray, np.ndarray]:
         """(frames, review states (N, 68) uint8) of every annotation of a video, by frame."""
@@ -208,10 +217,7 @@ class LabelService:
                 AnnotationRow.video_id == video_id).order_by(AnnotationRow.frame)).all()
         where = f"review states of video {video_id}"
         frames = np.array([r[0] for r in rows], dtype=np.int64)
-        states = np.stack([default_states(r[2]) if r[1] is None
-                           else unpack(r[1], STATE_DTYPE, (N_POINTS,), where) for r in rows]) \
-            if rows else np.zeros((0, N_POINTS), dtype=np.uint8)
-        return frames, states
+        return frames, _states_of(rows, where)
 
     def frames(self, video_id: int) -> list[int]:
         """Frame numbers that carry an annotation (the keyframes), ascending."""
