@@ -1,48 +1,58 @@
 """Which frames (and which points in them) an annotator should label next.
 
-Three strategies, used by the GUI's Suggestions panel and by ``simulate-annotator``:
+Three strategies for ``pick_frames`` (``simulate-annotator``):
 
-- ``score``: the frames whose labelling is expected to remove the most error. A frame's
-  estimated error is −ln(confidence) of the run (the trainer's confidence already fuses the
-  disagreement between sources, forward-backward disagreement and heatmap evidence); a
-  candidate's gain is the estimated error summed over the frames around it, up to half the way
-  to the neighbouring keyframes (a new keyframe corrects its neighbourhood, not just itself).
-  Picks are greedy: each pick becomes a keyframe before the next is chosen. This is
-  DeepLabCut's "extract outlier frames" idea with SLEAP-like coverage; the GUI's list ranks the
-  run's suggestion score with the signal behind each frame;
+- ``score``: the review queue (core.review_queue): greedy picks of the frames whose correction
+  removes the most estimated error over the frames it re-solves, each pick re-estimated as if
+  corrected before the next and suppressing the frames its correction mostly fixes, so picks
+  spread over the video. The estimate is the run's confidence turned into an error
+  (``frame_error``). This is DeepLabCut's "extract outlier frames" idea with SLEAP-like
+  coverage;
 - ``uniform``: the middles of the longest stretches without a keyframe — the classic "label
   every k-th frame", refined one frame at a time;
-- ``random``: unlabelled frames drawn at random (SLEAP's random suggestions).
+- ``random``: unlabelled frames drawn at random (SLEAP's random suggestions), ``min_gap``
+  apart.
 
-Picked frames keep ``min_gap`` frames apart (neighbours share their cause), and
-``suspect_points`` names the points of a frame that look wrong (lowest confidence first).
+``rank_suggestions`` is the GUI's list: the same queue over a run's frame statistics, with the
+signal behind each frame. ``suspect_points`` names the points of a frame that are likely wrong.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
 
 from core.errors import ValidationError
 from core.framestats import SCORE_WEIGHTS, robust_scale
+from core.propagation.common import CONF_FRACTION
+from core.review_queue import (
+    CONF_FLOOR,
+    MIN_GAP,
+    Suggestion,
+    contiguous_segments,
+    frame_error,
+    queue_picks,
+    review_queue,
+)
 from core.store import FrameStats
 
+__all__ = ["ESTIMATES", "MIN_GAP", "REASONS", "STRATEGIES", "SUSPECT_FLOOR", "SUSPECT_TAU",
+           "Suggestion", "pick_frames", "point_error", "rank_suggestions", "review_queue",
+           "suspect_points", "uniform_frames"]
+
 STRATEGIES = ("score", "uniform", "random")
-MIN_GAP = 3
+#: Per-frame error estimates ``rank_suggestions`` can queue by.
+ESTIMATES = ("score", "confidence")
 REASONS = {"jitter": "jitter", "low_confidence": "low confidence",
            "detection_tracking": "disagreement (detection vs tracking)",
            "teacher_student": "disagreement (teacher vs student)",
            "forward_backward": "disagreement (forward vs backward)"}
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    frame: int
-    score: float
-    reason: str
+#: A point is wrong when its error exceeds this × inter-ocular distance (what a person notices).
+SUSPECT_TAU = 0.02
+#: The error a run's confidence reports for a point that is right (its floor), × IOD.
+SUSPECT_FLOOR = 0.01
 
 
 def _spaced(order: Iterable[int], frames: np.ndarray, limit: int, min_gap: int) -> list[int]:
@@ -55,26 +65,70 @@ def _spaced(order: Iterable[int], frames: np.ndarray, limit: int, min_gap: int) 
     return chosen
 
 
-def rank_suggestions(stats: FrameStats | None, keyframes: Iterable[int], limit: int = 30,
-                     min_gap: int = MIN_GAP) -> list[Suggestion]:
-    """The ``limit`` best-scoring non-keyframes (score > 0), best first, with their reason;
-    a frame within ``min_gap`` of a better-ranked suggestion is left out."""
-    if stats is None or len(stats.frames) == 0:
-        return []
+def _stats_arrays(stats: FrameStats, keys: set[int]
+                  ) -> tuple[np.ndarray, list[tuple[int, int]], list[int]]:
+    """The frame numbers of ``stats``, their runs of consecutive frames (a correction does not
+    reach across a frame the run has no result for) and the ``keys`` labelled since the run
+    (a run's keyframes have confidence 1)."""
+    frames = np.asarray(stats.frames, dtype=np.int64)
+    since = frames[np.isin(frames, np.fromiter(keys, dtype=np.int64))
+                   & (np.asarray(stats["confidence"]) < 1.0)]
+    return frames, contiguous_segments(np.sort(frames)), [int(k) for k in since]
+
+
+def _signal_shares(stats: FrameStats, n: int, keys: set[int]) -> tuple[list[str], np.ndarray]:
+    """Each signal's share of every frame's suggestion score, ``(signals, n)`` (rows sum to 1
+    where the frame has any signal)."""
     frames = stats.frames
     score = np.asarray(stats["suggestion_score"], dtype=np.float64)
-    keep = (score > 0) & ~np.isin(frames, np.fromiter(keyframes, dtype=np.int64))
     signals = {name: np.asarray(stats[name], dtype=np.float64)
                for name in ("jitter", "detection_tracking", "teacher_student",
                             "forward_backward") if name in stats.values}
     signals["low_confidence"] = 1.0 - np.asarray(stats["confidence"], dtype=np.float64)
     names = list(signals)
-    contributions = np.stack([SCORE_WEIGHTS[n] * robust_scale(signals[n], keep | (score > 0))
-                              for n in names])
-    order = np.flatnonzero(keep)[np.argsort(-score[keep], kind="stable")]
-    chosen = _spaced(order, frames, limit, min_gap)
-    return [Suggestion(int(frames[i]), float(score[i]),
-                       REASONS[names[int(np.argmax(contributions[:, i]))]]) for i in chosen]
+    unlabelled = ~np.isin(frames, np.fromiter(keys, dtype=np.int64))
+    shares = np.zeros((len(names), n))
+    for row, name in enumerate(names):
+        shares[row, frames] = SCORE_WEIGHTS[name] * robust_scale(signals[name],
+                                                                 unlabelled | (score > 0))
+    total = shares.sum(axis=0)
+    return names, np.divide(shares, total, out=np.zeros_like(shares), where=total > 0)
+
+
+def rank_suggestions(stats: FrameStats | None, keyframes: Iterable[int], limit: int = 30,
+                     min_gap: int = MIN_GAP, estimate: str = "score") -> list[Suggestion]:
+    """The review queue over a run's statistics: up to ``limit`` non-keyframes, best first,
+    never two within one suggestion's span, each with the signal behind most of the error it
+    removes. ``keyframes`` are the labelled frames now (frames labelled since the run count as
+    corrected). ``estimate``: ``score`` (the suggestion score, whose signals name the reasons)
+    or ``confidence`` (``frame_error`` of the mean confidence, the better predictor of the
+    true error on the benchmark)."""
+    if estimate not in ESTIMATES:
+        raise ValidationError(f"unknown estimate {estimate!r}: use one of {', '.join(ESTIMATES)}")
+    if stats is None or len(stats.frames) == 0:
+        return []
+    keys = {int(k) for k in keyframes}
+    frames, segments, since = _stats_arrays(stats, keys)
+    n = int(frames.max()) + 1
+    error = np.zeros(n)
+    if estimate == "score":
+        error[frames] = np.asarray(stats["suggestion_score"], dtype=np.float64)
+    else:
+        error[frames] = frame_error(np.asarray(stats["confidence"], dtype=np.float64))
+    names, shares = _signal_shares(stats, n, keys)
+    picks = queue_picks(error, keys, limit, min_gap=min_gap, segments=segments,
+                        corrected=since)
+    ranked = []
+    for pick in picks:
+        a, b = pick.gap
+        weight = shares[:, a + 1:b] @ pick.removed
+        if weight.any():
+            reason = REASONS[names[int(np.argmax(weight))]]
+        else:  # no signal behind the estimate (the score's signals are all at their median)
+            reason = REASONS["low_confidence"] if estimate == "confidence" else "score"
+        s = pick.suggestion
+        ranked.append(Suggestion(s.frame, s.score, reason, s.span, s.reach))
+    return ranked
 
 
 def uniform_frames(n_frames: int, keyframes: Iterable[int], count: int) -> list[int]:
@@ -99,56 +153,23 @@ def uniform_frames(n_frames: int, keyframes: Iterable[int], count: int) -> list[
     return picked
 
 
-def error_weighted_frames(error: np.ndarray, keyframes: Iterable[int], count: int,
-                          min_gap: int = MIN_GAP) -> list[int]:
-    """Greedy picks maximising the estimated error summed over each candidate's reach: the
-    frames of its keyframe interval within half the interval's length of it."""
-    error = np.asarray(error, dtype=np.float64).copy()
-    n = len(error)
-    labelled = sorted({int(k) for k in keyframes if 0 <= int(k) < n})
-    error[labelled] = 0.0
-    picked: list[int] = []
-    for _ in range(count):
-        best_gain, best_frame = 0.0, None
-        for a, b in pairwise([-1, *labelled, n]):
-            if b - a <= 1:
-                continue
-            lo, hi = a + 1, b  # candidates lo..hi-1
-            reach = max(1, (b - a) // 2)
-            cumsum = np.concatenate([[0.0], np.cumsum(error[lo:hi])])
-            t = np.arange(lo, hi)
-            left = np.maximum(t - reach, lo) - lo
-            right = np.minimum(t + reach + 1, hi) - lo
-            # ties (an even error mass) go to the middle of the interval
-            gain = cumsum[right] - cumsum[left] - 1e-9 * np.abs(t - (a + b) / 2)
-            away = [i for i in range(len(t)) if any(abs(int(t[i]) - p) < min_gap
-                                                   for p in picked)]
-            gain[away] = -1.0
-            i = int(np.argmax(gain))
-            if gain[i] > best_gain:
-                best_gain, best_frame = float(gain[i]), int(t[i])
-        if best_frame is None:
-            break
-        picked.append(best_frame)
-        labelled = sorted({*labelled, best_frame})
-        error[best_frame] = 0.0
-    return picked
-
-
 def pick_frames(strategy: str, n_frames: int, keyframes: Iterable[int], count: int, *,
                 stats: FrameStats | None = None, seed: int = 0,
                 min_gap: int = MIN_GAP) -> list[int]:
-    """``count`` frames to label next by ``strategy`` (one of STRATEGIES)."""
+    """``count`` frames to label next by ``strategy`` (one of STRATEGIES); ``score`` may give
+    fewer when its suppression spans leave no candidate."""
     keys = {int(k) for k in keyframes}
     if strategy == "score":
         if stats is None:
             raise ValidationError("strategy 'score' needs a run's frame statistics: propagate "
                                   "first")
+        frames, segments, since = _stats_arrays(stats, keys)
+        inside = (frames >= 0) & (frames < n_frames)
         error = np.zeros(n_frames)
-        conf = np.clip(np.asarray(stats["confidence"], dtype=np.float64), 1e-3, 1.0)
-        inside = (stats.frames >= 0) & (stats.frames < n_frames)
-        error[stats.frames[inside]] = -np.log(conf[inside])
-        return error_weighted_frames(error, keys, count, min_gap)
+        error[frames[inside]] = frame_error(np.asarray(stats["confidence"])[inside])
+        segments = [(a, min(b, n_frames - 1)) for a, b in segments if a < n_frames]
+        return [s.frame for s in review_queue(error, keys, count, min_gap=min_gap,
+                                              segments=segments, corrected=since)]
     if strategy == "uniform":
         return uniform_frames(n_frames, keys, count)
     if strategy == "random":
@@ -159,9 +180,24 @@ def pick_frames(strategy: str, n_frames: int, keyframes: Iterable[int], count: i
     raise ValidationError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
 
 
-def suspect_points(confidence: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """Indices of a frame's points whose confidence (68,) is below ``threshold``, least
-    confident first — the points the annotator should look at."""
-    conf = np.asarray(confidence, dtype=np.float64)
-    below = np.flatnonzero(conf < threshold)
-    return below[np.argsort(conf[below], kind="stable")]
+def point_error(confidence: np.ndarray) -> np.ndarray:
+    """Each point's estimated error (× IOD) shrunk towards its frame's: the geometric mean of
+    the point's −ln(c) × 0.08 and the frame's ``frame_error``. Errors in a frame share a cause
+    (a drift moves every point), so the frame's estimate steadies the noisy per-point one
+    (measured in docs/MEASUREMENTS.md, issue 11). ``confidence`` is ``(68,)`` or ``(N, 68)``."""
+    conf = np.clip(np.asarray(confidence, dtype=np.float64), CONF_FLOOR, 1.0)
+    own = -np.log(conf) * CONF_FRACTION
+    frame = frame_error(np.atleast_2d(conf)).reshape(own.shape[:-1] + (1,))
+    return np.sqrt(own * frame)
+
+
+def suspect_points(confidence: np.ndarray, tau: float = SUSPECT_TAU,
+                   floor: float = SUSPECT_FLOOR, limit: int | None = None) -> np.ndarray:
+    """Indices of a frame's points (confidence ``(68,)``) likely wrong by more than ``tau`` ×
+    the inter-ocular distance, most doubtful first: those whose ``point_error`` exceeds
+    ``tau`` + ``floor`` (the estimate of a point that is right is about 1 % IOD, not 0).
+    ``limit`` keeps only the most doubtful few."""
+    estimate = point_error(confidence)
+    flagged = np.flatnonzero(estimate > tau + floor)
+    flagged = flagged[np.argsort(-estimate[flagged], kind="stable")]
+    return flagged if limit is None else flagged[:limit]

@@ -41,13 +41,14 @@ class PersonParams:
 @dataclass(frozen=True)
 class FrameCorrection:
     """One corrected frame: drags, seconds, the accepted shape's errors (NME and the worst
-    point, inter-ocular units) and the accepted shape itself."""
+    point, inter-ocular units), the accepted shape itself and the dragged points' indices."""
 
     drags: int
     seconds: float
     error: float
     worst: float
     points: np.ndarray | None = field(default=None, compare=False, repr=False)
+    dragged: tuple[int, ...] = field(default=(), repr=False)
 
 
 def template_for(truth: np.ndarray) -> np.ndarray:
@@ -100,7 +101,8 @@ def correct_frame(start: np.ndarray, truth: np.ndarray, rng: np.random.Generator
         drags += 1
     final = point_errors(points, gt)
     seconds = p.review_s + drags * p.drag_s + p.accept_s
-    return FrameCorrection(drags, seconds, float(final.mean()), float(final.max()), points)
+    return FrameCorrection(drags, seconds, float(final.mean()), float(final.max()), points,
+                           tuple(int(i) for i in np.flatnonzero(done)))
 
 
 def correct_frames(starts: Sequence[np.ndarray] | np.ndarray,
