@@ -34,6 +34,7 @@ from app.editing import EditController
 from app.error_hook import install_error_hook
 from app.frame_status import FrameStatus
 from app.frame_view import FrameView
+from app.main_thread_gc import MainThreadCollector
 from app.playback import FrameController
 from app.project_controller import ProjectController
 from app.propagation_controller import PropagationController
@@ -61,6 +62,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
         self._refcount_guard = install_refcount_guard(self)
+        self.collector = MainThreadCollector(self)
         self.settings = settings if settings is not None else QSettings("FaceProp", "FaceProp")
         self.setWindowTitle("FaceProp")
         self.session = LabelSession(self)
@@ -336,6 +338,7 @@ class MainWindow(QMainWindow):
         self.frames.shutdown()
         self.session.close_project(emit=False)
         self.projects.remove_demo_folders()
+        self.collector.stop()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.propagation.running and QMessageBox.question(
