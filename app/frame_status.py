@@ -11,13 +11,15 @@ from app.state import LabelSession
 from app.status_bar import ElidedLabel
 from core.frame_numbers import frame_label
 from core.review_states import state_counts
+from core.suggest import doubtful_points
 
 STATE_ORDER = ("placed", "accepted", "predicted")
 
 
-def states_text(counts: dict[str, int]) -> str:
-    """The counts as "12 placed · 3 accepted · 53 predicted"."""
-    return " · ".join(f"{counts[name]} {name}" for name in STATE_ORDER)
+def states_text(counts: dict[str, int], doubtful: int = 0) -> str:
+    """The counts as "12 placed · 3 accepted · 53 predicted (4 doubtful)"."""
+    text = " · ".join(f"{counts[name]} {name}" for name in STATE_ORDER)
+    return text + (f" ({doubtful} doubtful)" if doubtful else "")
 
 
 class FrameStatus(QObject):
@@ -46,7 +48,12 @@ class FrameStatus(QObject):
         self.frame_label.setText(f"{frame_label(s.frame)} / {s.frame_count}"
                                  + (f"  · {kind} keyframe" if kind else ""))
         states = s.frame_states()
-        self.states_label.setText("" if states is None else states_text(state_counts(states)))
+        if states is None:
+            self.states_label.setText("")
+            return
+        pseudo = s.pseudo_label()
+        doubtful = doubtful_points(None if pseudo is None else pseudo[1], states)
+        self.states_label.setText(states_text(state_counts(states), len(doubtful)))
 
     def _annotation_changed(self, video_id: int, frame: int) -> None:
         video = self.session.video

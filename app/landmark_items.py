@@ -5,7 +5,9 @@ read apart without colour vision: *placed* is a filled disc, *accepted* a ring w
 *predicted* a hollow ring. Points of an annotation take their group's colour; predicted points
 with a run's confidence are coloured by it (red low, green high). Occluded points keep their
 state's centre inside a larger dashed ring in the point's colour over a dark outline, opaque so
-that they are easy to find and grab on any frame.
+that they are easy to find and grab on any frame. A predicted point the run's confidence marks
+as likely wrong (``core.suggest.suspect_points``) has a wide red ring around it, so the person
+looks there first.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from core.landmarks import EDGES, GROUP_RANGES, N_POINTS, POINT_NAMES, group_of
 from core.review_states import ACCEPTED, PLACED, PREDICTED, STATE_NAMES
+from core.suggest import doubtful_points
 
 GROUP_COLOURS: dict[str, QColor] = {
     "jaw": QColor(255, 196, 0),
@@ -46,12 +49,15 @@ PLACED_OUTLINE = QColor(0, 0, 0, 200)
 ACCEPTED_RADIUS = 5.0  # the ring of an accepted point, around its centre dot
 ACCEPTED_RING_WIDTH = 2.0
 PREDICTED_RING_WIDTH = 2.5
+DOUBTFUL_COLOUR = QColor(255, 40, 40)
+DOUBTFUL_RADIUS = 9.0  # well outside every other ring, so it reads on any state and size
+DOUBTFUL_RING_WIDTH = 2.0
 #: The centre dot's radius by state, on a visible and on an occluded point (None: no dot).
 CENTRE_RADIUS = {True: {PLACED: None, ACCEPTED: 2.4, PREDICTED: None},
                  False: {PLACED: 3.2, ACCEPTED: 1.8, PREDICTED: None}}
 POINT_LEGEND = ("Points: filled disc = placed · ring with a centre dot = accepted\n"
                 "hollow ring = predicted (coloured by confidence when a run gave one)\n"
-                "larger dashed ring = occluded")
+                "larger dashed ring = occluded · wide red ring = doubtful (likely wrong)")
 _EDGE_A = np.array([a for a, _ in EDGES])
 _EDGE_B = np.array([b for _, b in EDGES])
 
@@ -78,15 +84,19 @@ class PointItem(QGraphicsEllipseItem):
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setZValue(10)
         self.style = ("manual", True, None, PLACED)
+        self.doubtful = False
         self.ring: QPen | None = None  # an occluded point's coloured ring, drawn over its pen
         self.centre: tuple[QColor, float] | None = None  # (colour, radius) of a centre dot
         self._restyle()
 
     def apply_style(self, kind: str, visible: bool, confidence: float | None,
-                    state: int = PLACED) -> None:
+                    state: int = PLACED, doubtful: bool = False) -> None:
         """``kind`` "manual" (an annotation) or "pseudo"; ``confidence`` colours a predicted
-        point when known; ``state`` is its review state."""
+        point when known; ``state`` is its review state; ``doubtful`` marks it likely wrong."""
         self.style = (kind, visible, confidence, state)
+        if doubtful != self.doubtful:
+            self.prepareGeometryChange()  # the red ring lies outside the point's rectangle
+            self.doubtful = doubtful
         self._restyle()
 
     @property
@@ -99,7 +109,8 @@ class PointItem(QGraphicsEllipseItem):
                   else GROUP_COLOURS[group_of(self.index)])
         selected = self.isSelected()
         self.setToolTip(f"{self.index}: {POINT_NAMES[self.index]} · {STATE_NAMES[state]}"
-                        f"{'' if visible else ' · occluded'}\n{POINT_LEGEND}")
+                        f"{'' if visible else ' · occluded'}"
+                        f"{' · doubtful: check it' if self.doubtful else ''}\n{POINT_LEGEND}")
         centre = CENTRE_RADIUS[visible][state]
         self.centre = None if centre is None else (colour, centre)
         r = (OCCLUDED_RADIUS if not visible else ACCEPTED_RADIUS if state == ACCEPTED
@@ -126,9 +137,24 @@ class PointItem(QGraphicsEllipseItem):
             pen.setWidthF(ACCEPTED_RING_WIDTH if state == ACCEPTED else PREDICTED_RING_WIDTH)
         self.setPen(pen)
 
+    def boundingRect(self) -> QRectF:
+        rect = super().boundingRect()
+        if not self.doubtful:
+            return rect
+        r = DOUBTFUL_RADIUS + DOUBTFUL_RING_WIDTH
+        return rect.united(QRectF(-r, -r, 2 * r, 2 * r))
+
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
         super().paint(painter, option, widget)
+        if self.doubtful:
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            for colour, width in ((PLACED_OUTLINE, DOUBTFUL_RING_WIDTH + 1.5),
+                                  (DOUBTFUL_COLOUR, DOUBTFUL_RING_WIDTH)):
+                pen = QPen(colour)
+                pen.setWidthF(width)
+                painter.setPen(pen)
+                painter.drawEllipse(QPointF(0.0, 0.0), DOUBTFUL_RADIUS, DOUBTFUL_RADIUS)
         if self.ring is not None:
             painter.setPen(self.ring)
             painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -169,6 +195,7 @@ class LandmarkLayer:
         self.base = np.zeros((N_POINTS, 2), dtype=np.float32)
         self.visible = np.ones(N_POINTS, dtype=bool)
         self.states = np.full(N_POINTS, PLACED, dtype=np.uint8)
+        self.doubtful = np.zeros(0, dtype=np.int64)  # indices of the points marked doubtful
         self.kind = "manual"
         self._syncing = False
         self.set_shown(False)
@@ -190,7 +217,7 @@ class LandmarkLayer:
                   ) -> None:
         """Show a shape; ``kind`` is "manual" (an annotation) or "pseudo" (a run's label, every
         point predicted); ``states`` are the points' review states (default: all placed for
-        "manual"); ``confidence`` colours the predicted points."""
+        "manual"); ``confidence`` colours the predicted points and marks those likely wrong."""
         self.base = np.array(points, dtype=np.float32)
         self.visible = (np.ones(N_POINTS, dtype=bool) if visible is None
                         else np.array(visible, dtype=bool))
@@ -198,12 +225,14 @@ class LandmarkLayer:
         default = PREDICTED if kind == "pseudo" else PLACED
         self.states = (np.full(N_POINTS, default, dtype=np.uint8) if states is None
                        else np.array(states, dtype=np.uint8))
+        self.doubtful = doubtful_points(confidence, self.states)
+        doubtful = set(self.doubtful.tolist())
         self._syncing = True
         for i, item in enumerate(self.points):
             item.setPos(QPointF(float(self.base[i, 0]), float(self.base[i, 1])))
             item.apply_style(kind, bool(self.visible[i]),
                              None if confidence is None else float(confidence[i]),
-                             int(self.states[i]))
+                             int(self.states[i]), i in doubtful)
         self._syncing = False
         self._rebuild_paths()
         self.set_shown(True)

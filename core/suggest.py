@@ -36,11 +36,12 @@ from core.review_queue import (
     queue_picks,
     review_queue,
 )
+from core.review_states import PREDICTED
 from core.store import FrameStats
 
 __all__ = ["ESTIMATES", "MIN_GAP", "REASONS", "STRATEGIES", "SUSPECT_FLOOR", "SUSPECT_TAU",
-           "Suggestion", "pick_frames", "point_error", "rank_suggestions", "review_queue",
-           "suspect_points", "uniform_frames"]
+           "Suggestion", "doubtful_points", "pick_frames", "point_error", "rank_suggestions",
+           "review_queue", "suspect_points", "uniform_frames"]
 
 STRATEGIES = ("score", "uniform", "random")
 #: Per-frame error estimates ``rank_suggestions`` can queue by.
@@ -201,3 +202,16 @@ def suspect_points(confidence: np.ndarray, tau: float = SUSPECT_TAU,
     flagged = np.flatnonzero(estimate > tau + floor)
     flagged = flagged[np.argsort(-estimate[flagged], kind="stable")]
     return flagged if limit is None else flagged[:limit]
+
+
+def doubtful_points(confidence: np.ndarray | None, states: np.ndarray | None = None
+                    ) -> np.ndarray:
+    """The points of a frame to mark as doubtful: its :func:`suspect_points` that are still
+    predicted (``states``, ``core.review_states``; None: all predicted), most doubtful first.
+    A point a person placed or accepted is never doubtful; no confidence, no doubt."""
+    if confidence is None:
+        return np.zeros(0, dtype=np.int64)
+    suspects = suspect_points(confidence)
+    if states is None:
+        return suspects
+    return suspects[np.asarray(states)[suspects] == PREDICTED]
