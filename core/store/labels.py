@@ -17,6 +17,7 @@ from core.errors import StoreError, ValidationError
 from core.frame_numbers import frame_label
 from core.landmarks import N_POINTS
 from core.review_states import STATE_DTYPE, check_states, default_states
+from core.store.absences import refuse_absent_frames
 from core.store.blobs import pack, unpack, unpack_many
 from core.store.models import AnnotationRow, EditLogRow, VideoRow, utcnow
 from core.store.records import ANNOTATION_SOURCES, Annotation, EditRecord
@@ -133,6 +134,7 @@ class LabelService:
             pts, vis = validate_points(points, visible, where)
             checked[frame] = (pts, vis, default_states(source) if states is None
                               else check_states(states, where))
+        refuse_absent_frames(session, video_id, checked)
         existing = {row.frame: row for row in session.scalars(
             select(AnnotationRow).where(AnnotationRow.video_id == video_id,
                                         AnnotationRow.frame.in_(list(checked))))}

@@ -10,6 +10,7 @@ runs on SQLite and PostgreSQL alike.
 - 2 → 3: ``annotations.states``, one review state per point (``core.review_states``), filled
   from each frame's source: manual and imported → placed; corrected and accepted → accepted
   (the frame was reviewed, which points moved is not known); detector → predicted.
+- 3 → 4: the ``absences`` table: ranges of frames marked "no face" (issue 12); none at first.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 Migration = Callable[[Session], None]
 
@@ -43,4 +44,10 @@ def _v2_to_v3(session: Session) -> None:
                     {"states": bytes([SOURCE_STATES["manual"]]) * N_POINTS})
 
 
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(session: Session) -> None:
+    from core.store.models import AbsenceRow
+
+    AbsenceRow.__table__.create(bind=session.connection(), checkfirst=True)
+
+
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}

@@ -157,3 +157,15 @@ class EditLogRow(Base):
     video_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     frame: Mapped[int | None] = mapped_column(Integer, nullable=True)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class AbsenceRow(Base):
+    """Frames first … last (0-based, inclusive) of a video show no face to label (issue 12).
+    A video's ranges never overlap or touch: the absence service keeps them merged."""
+
+    __tablename__ = "absences"
+    __table_args__ = (Index("ix_absence_video", "video_id", "first"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    first: Mapped[int] = mapped_column(Integer)
+    last: Mapped[int] = mapped_column(Integer)

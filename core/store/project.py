@@ -75,6 +75,7 @@ class Project:
         except BaseException:
             self.engine.dispose()
             raise
+        from core.store.absences import AbsenceService
         from core.store.labels import LabelService
         from core.store.runs import RunService
         from core.store.videos import VideoService
@@ -82,6 +83,7 @@ class Project:
         self.videos = VideoService(self)
         self.labels = LabelService(self)
         self.runs = RunService(self)
+        self.absences = AbsenceService(self)
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
