@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, replace
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,13 @@ import numpy as np
 
 from core.errors import CancelledError, ValidationError
 from core.frame_numbers import frame_label
-from core.framestats import run_statistics
 from core.progress import Progress, ShouldStop
 from core.propagation import METHODS as BASELINE_METHODS
 from core.propagation import Propagation
-from core.propagation.constraints import PartialReview, apply_partial_reviews
+from core.propagation.constraints import PartialReview
 from core.propagation.edits import load_constraints
+from core.propagation.segmented import propagate_segments
+from core.segments import face_segments
 from core.store import Project, RunRecord
 from core.store.records import RunResults
 
@@ -149,6 +150,10 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
         config = {"preset": preset, **asdict(cfg)}
     elif resume:
         raise ValidationError(f"--resume applies to the TSAL methods, not {method!r}")
+    absences = project.absences.ranges(video_id)
+    segments = face_segments(video.frame_count, absences)
+    if absences:  # recorded only where there are any: a plain run's config stays as it was
+        config["segments"] = [list(s) for s in segments]
     previous = project.runs.latest(video_id)
     run = project.runs.create(video_id, method, config=config, device=device_label,
                               keyframes={"frames": sorted(keyframes)},
@@ -158,15 +163,11 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
     started = time.perf_counter()
     try:
         with project.videos.open_reader(video_id) as reader:
-            result = propagate(reader.frame, video.frame_count, keyframes, progress=progress,
-                               should_stop=should_stop, **kwargs)
+            result = propagate_segments(propagate, reader.frame, segments, keyframes, partial,
+                                        progress=progress, should_stop=should_stop, **kwargs)
         compute_s = time.perf_counter() - started
-        if partial:  # points a person placed on frames that are not whole keyframes hold
-            points, confidence = apply_partial_reviews(result.points, result.confidence,
-                                                       keyframes, partial)
-            result = replace(result, points=points, confidence=confidence)
-        results = run_results(result, keyframes, result.stats)
-        info = dict(result.info)
+        results = RunResults(result.frames, result.points, result.confidence, result.stats)
+        info = result.info
         stopped = bool(info.get("stopped"))
         timings = {"compute_s": round(compute_s, 3),
                    "total_s": round(time.perf_counter() - started, 3),
@@ -184,11 +185,3 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
     except BaseException as exc:
         project.runs.finish(run.id, "failed", message=f"{type(exc).__name__}: {exc}")
         raise
-
-
-def run_results(result: Propagation, keyframes: Mapping[int, np.ndarray],
-                extra_stats: Mapping[str, np.ndarray] | None = None) -> RunResults:
-    """A propagation's pseudo-labels (every frame) with their per-frame statistics."""
-    frames = np.arange(len(result.points))
-    stats = run_statistics(result.points, result.confidence, keyframes, extra_stats)
-    return RunResults(frames, result.points, result.confidence, dict(stats))

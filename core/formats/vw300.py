@@ -25,6 +25,7 @@ from core.formats.pts import read_pts, write_pts
 from core.frame_numbers import frame_index, frame_label, frame_number
 from core.progress import Progress, ShouldStop
 from core.review_states import state_counts
+from core.segments import describe_ranges
 
 logger = logging.getLogger(__name__)
 
@@ -230,6 +231,12 @@ def _plan_export(project, video_ids, run_id, labelled_only) -> list[_ClipPlan]:
             frames = sorted(manual)
         else:
             covered = set(manual) | (set(pseudo.frames.tolist()) if pseudo is not None else set())
+            absences = project.absences.ranges(video.id)
+            if absences:  # 300VW wants every frame of a clip labelled
+                raise StoreError(f"video {video.id} ({video.name}): frames "
+                                 f"{describe_ranges(absences)} are marked 'no face', and a "
+                                 "300VW clip labels every frame; export with --labelled-only "
+                                 "(one clip per face segment is not built yet)")
             missing = [f for f in range(video.frame_count) if f not in covered]
             if missing:
                 hint = ("it has no finished propagation run" if pseudo is None

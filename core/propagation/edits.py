@@ -14,10 +14,12 @@ from itertools import pairwise
 
 import numpy as np
 
-from core.framestats import run_statistics
+from core.landmarks import N_POINTS
 from core.propagation.constraints import PartialReview
 from core.propagation.resolve import RESOLVE_METHOD, ResolvedGap, affected_gaps, resolve_gap
+from core.propagation.segmented import segment_statistics
 from core.review_states import pinned
+from core.segments import face_segments
 from core.store import Project, RunRecord
 from core.store.records import RunResults
 
@@ -48,20 +50,31 @@ def resolve_edit(project: Project, video_id: int, edited: Iterable[int], *,
     keyframes, partial = load_constraints(project, video_id)
     constrained = sorted(set(keyframes) | set(partial))
     prior = project.runs.pseudo_labels(latest.id)
-    if len(prior.frames) != video.frame_count:
-        return None  # a partial run: propagate first
-    gaps = [g for span in affected_gaps(edited, constrained, video.frame_count)
-            for g in _split(span, constrained)]
+    n = video.frame_count
+    covered = np.zeros(n, dtype=bool)
+    covered[prior.frames] = True
+    segments = [(a, b) for a, b in face_segments(n, project.absences.ranges(video_id))
+                if covered[a:b + 1].all()]  # a segment the run left out: propagate first
+    gaps = []
+    for a, b in segments:
+        inside = [c - a for c in constrained if a <= c <= b]
+        spans = affected_gaps([e - a for e in edited if a <= e <= b], inside, b - a + 1)
+        gaps += [g for lo, hi in spans for g in _split((lo + a, hi + a), constrained)]
+    if not gaps:
+        return None
+    points, confidence = np.zeros((n, N_POINTS, 2), np.float32), np.zeros((n, N_POINTS),
+                                                                          np.float32)
+    points[prior.frames], confidence[prior.frames] = prior.points, prior.confidence
     own_reader = reader is None
     reader = project.videos.open_reader(video_id) if own_reader else reader
     try:
-        solved = [resolve_gap(reader.frame, lo, hi, keyframes, partial,
-                              prior.points[lo:hi + 1], prior.confidence[lo:hi + 1])
-                  for lo, hi in gaps]
+        solved = [resolve_gap(reader.frame, lo, hi, keyframes, partial, points[lo:hi + 1],
+                              confidence[lo:hi + 1]) for lo, hi in gaps]
     finally:
         if own_reader:
             reader.close()
-    return _store(project, video_id, latest, edited, solved, prior, keyframes)
+    return _store(project, video_id, latest, edited, solved, prior, (points, confidence),
+                  keyframes, segments)
 
 
 def _split(span: tuple[int, int], constrained: list[int]) -> list[tuple[int, int]]:
@@ -73,18 +86,19 @@ def _split(span: tuple[int, int], constrained: list[int]) -> list[tuple[int, int
 
 
 def _store(project: Project, video_id: int, latest: RunRecord, edited: list[int],
-           solved: list[ResolvedGap], prior, keyframes: dict[int, np.ndarray]) -> RunRecord:
+           solved: list[ResolvedGap], prior, full: tuple[np.ndarray, np.ndarray],
+           keyframes: dict[int, np.ndarray], segments: list[tuple[int, int]]) -> RunRecord:
     """One revision over the latest *whole* run holding every frame re-solved since it (the
     earlier revision's frames and these), so a revision never sits on a revision and reading
     the latest result costs the same after a hundred edits as after one."""
-    points, confidence = prior.points.copy(), prior.confidence.copy()
+    points, confidence = full  # every frame, by frame number (zeros where the run has none)
     for gap in solved:
         points[gap.lo:gap.hi + 1], confidence[gap.lo:gap.hi + 1] = gap.points, gap.confidence
     whole = project.runs.lineage(latest.id)[-1]
     earlier = prior.frames[prior.run_ids != whole] if prior.run_ids is not None else []
     frames = np.unique(np.concatenate([np.asarray(earlier, dtype=np.int64),
                                        *(gap.frames for gap in solved)]))
-    stats = run_statistics(points, confidence, keyframes)
+    stats = segment_statistics(points, confidence, keyframes, segments)
     run = project.runs.create(video_id, RESOLVE_METHOD, parent_run_id=whole,
                               device="cpu", keyframes={"frames": sorted(keyframes)},
                               config={"edited": edited, "revises": latest.id,
