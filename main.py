@@ -38,6 +38,9 @@ def build_parser():  # -> argparse.ArgumentParser
     trainer_commands.register(subparsers)  # propagate leads the list: it is what FaceProp is for
     project_commands.register(subparsers)
     format_commands.register(subparsers)  # export/import --format 300vw|coco|cvat
+    from cli import absence_commands
+
+    absence_commands.register(subparsers)
     from cli import bench_commands
 
     bench_commands.register(subparsers)

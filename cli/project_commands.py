@@ -159,6 +159,7 @@ def export_300vw(args: argparse.Namespace, reporter: Reporter) -> int:
 
 def project_summary(project: Project) -> dict[str, Any]:
     keyframes = project.labels.count()
+    absent = project.absences.counts()
     videos = []
     for video in project.videos.all():
         latest = project.runs.latest(video.id)
@@ -166,13 +167,17 @@ def project_summary(project: Project) -> dict[str, Any]:
             "id": video.id, "name": video.name, "path": video.path,
             "frames": video.frame_count, "fps": video.fps, "size": [video.width, video.height],
             "keyframes": keyframes.get(video.id, 0),
+            "no_face_frames": absent.get(video.id, 0),
+            "no_face": [list(r) for r in project.absences.ranges(video.id)]
+            if video.id in absent else [],
             "latest_run": None if latest is None else latest.id})
     runs = [{"id": r.id, "video_id": r.video_id, "method": r.method, "status": r.status,
              "device": r.device, "started_at": r.started_at, "finished_at": r.finished_at,
              "timings": r.timings, "metrics": r.metrics} for r in project.runs.all()]
     return {"project": project.target, "schema_version": project.schema_version(),
             "videos": videos, "frames": sum(v["frames"] for v in videos),
-            "keyframes": sum(v["keyframes"] for v in videos), "runs": runs}
+            "keyframes": sum(v["keyframes"] for v in videos),
+            "no_face_frames": sum(v["no_face_frames"] for v in videos), "runs": runs}
 
 
 def info(args: argparse.Namespace, reporter: Reporter) -> int:
