@@ -49,7 +49,8 @@ ESTIMATES = ("score", "confidence")
 REASONS = {"jitter": "jitter", "low_confidence": "low confidence",
            "detection_tracking": "disagreement (detection vs tracking)",
            "teacher_student": "disagreement (teacher vs student)",
-           "forward_backward": "disagreement (forward vs backward)"}
+           "forward_backward": "disagreement (forward vs backward)",
+           "face_lost": "face lost? (points off the image or confidence collapsed)"}
 #: A point is wrong when its error exceeds this × inter-ocular distance (what a person notices).
 SUSPECT_TAU = 0.02
 #: The error a run's confidence reports for a point that is right (its floor), × IOD.
@@ -119,6 +120,9 @@ def rank_suggestions(stats: FrameStats | None, keyframes: Iterable[int], limit: 
     names, shares = _signal_shares(stats, n, keys)
     picks = queue_picks(error, keys, limit, min_gap=min_gap, segments=segments,
                         corrected=since)
+    lost = np.zeros(n, dtype=bool)
+    if "face_lost" in stats.values:
+        lost[frames] = np.asarray(stats["face_lost"]) > 0
     ranked = []
     for pick in picks:
         a, b = pick.gap
@@ -128,6 +132,8 @@ def rank_suggestions(stats: FrameStats | None, keyframes: Iterable[int], limit: 
         else:  # no signal behind the estimate (the score's signals are all at their median)
             reason = REASONS["low_confidence"] if estimate == "confidence" else "score"
         s = pick.suggestion
+        if lost[s.frame]:
+            reason = REASONS["face_lost"]
         ranked.append(Suggestion(s.frame, s.score, reason, s.span, s.reach))
     return ranked
 

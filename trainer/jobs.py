@@ -164,7 +164,8 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
     try:
         with project.videos.open_reader(video_id) as reader:
             result = propagate_segments(propagate, reader.frame, segments, keyframes, partial,
-                                        progress=progress, should_stop=should_stop, **kwargs)
+                                        progress=progress, should_stop=should_stop,
+                                        frame_size=(video.width, video.height), **kwargs)
         compute_s = time.perf_counter() - started
         results = RunResults(result.frames, result.points, result.confidence, result.stats)
         info = result.info

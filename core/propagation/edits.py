@@ -98,7 +98,9 @@ def _store(project: Project, video_id: int, latest: RunRecord, edited: list[int]
     earlier = prior.frames[prior.run_ids != whole] if prior.run_ids is not None else []
     frames = np.unique(np.concatenate([np.asarray(earlier, dtype=np.int64),
                                        *(gap.frames for gap in solved)]))
-    stats = segment_statistics(points, confidence, keyframes, segments)
+    video = project.videos.get(video_id)
+    confidence, stats = segment_statistics(points, confidence, keyframes, segments,
+                                           (video.width, video.height))
     run = project.runs.create(video_id, RESOLVE_METHOD, parent_run_id=whole,
                               device="cpu", keyframes={"frames": sorted(keyframes)},
                               config={"edited": edited, "revises": latest.id,

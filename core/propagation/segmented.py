@@ -5,17 +5,19 @@ its own keyframes, with any propagator (``frame_of``, frame count, keyframes, pr
 should_stop, options → ``Propagation``): the propagator sees a segment as a whole video of its
 own, numbered from 0. A segment without a keyframe gets no pseudo-labels. Partly reviewed frames
 are applied and the frame statistics computed per segment, so neither reaches across an
-absence. One segment covering the whole video is exactly the plain propagation.
+absence; frames where tracking probably lost the face are flagged and their confidence capped
+(``core.face_lost``). One segment covering the whole video is the plain propagation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from core.face_lost import cap_lost, face_lost
 from core.framestats import run_statistics
 from core.progress import Progress, ShouldStop
 from core.propagation.common import Propagation
@@ -73,9 +75,11 @@ def propagate_segments(propagate: Callable[..., Propagation],
                        keyframes: Mapping[int, np.ndarray],
                        partial: Mapping[int, PartialReview] | None = None, *,
                        progress: Progress | None = None, should_stop: ShouldStop | None = None,
+                       frame_size: tuple[int, int] | None = None,
                        **options: Any) -> SegmentedResult:
     """Propagate each segment of ``segments`` that holds a keyframe (see the module
-    docstring); ``options`` go to ``propagate`` unchanged."""
+    docstring) in frames of ``frame_size`` (width, height); ``options`` go to ``propagate``
+    unchanged."""
     partial = partial or {}
     propagated = [(a, b) for a, b in segments if any(a <= k <= b for k in keyframes)]
     unlabelled = [s for s in segments if s not in propagated]
@@ -94,7 +98,7 @@ def propagate_segments(propagate: Callable[..., Propagation],
                            should_stop=should_stop, **options)
         points, confidence = apply_partial_reviews(result.points, result.confidence, keys,
                                                    pins)
-        stats = run_statistics(points, confidence, keys, result.stats)
+        confidence, stats = flag_and_score(points, confidence, keys, frame_size, result.stats)
         parts.append((np.arange(first, last + 1), points, confidence, dict(stats)))
         _merge_info(info, result.info)
         before += length
@@ -110,16 +114,35 @@ def propagate_segments(propagate: Callable[..., Propagation],
         propagated[:len(parts)], unlabelled, info)
 
 
+def flag_and_score(points: np.ndarray, confidence: np.ndarray, keyframes: Iterable[int],
+                   frame_size: tuple[int, int] | None,
+                   extra: Mapping[str, np.ndarray] | None = None
+                   ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """One segment's confidence with lost frames capped, and its frame statistics (with
+    ``face_lost``); a keyframe is never lost."""
+    keys = [int(k) for k in keyframes]
+    lost = face_lost(points, confidence, frame_size)
+    lost[keys] = False
+    confidence = cap_lost(confidence, lost)
+    stats = run_statistics(points, confidence, keys, extra)
+    stats["face_lost"] = lost.astype(np.float64)
+    return confidence, stats
+
+
 def segment_statistics(points: np.ndarray, confidence: np.ndarray,
-                       keyframes: Mapping[int, np.ndarray], segments: Sequence[Range]
-                       ) -> dict[str, np.ndarray]:
-    """Frame statistics of full-length ``points``/``confidence`` computed within each segment
-    (a frame's jitter never looks across an absence); zero outside them."""
+                       keyframes: Mapping[int, np.ndarray], segments: Sequence[Range],
+                       frame_size: tuple[int, int] | None = None
+                       ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """:func:`flag_and_score` of full-length ``points``/``confidence`` within each segment (a
+    frame's jitter never looks across an absence); statistics are zero outside them."""
     n = len(points)
+    confidence = np.array(confidence, dtype=np.float32, copy=True)
     out: dict[str, np.ndarray] = {}
     for first, last in segments:
         keys = [k - first for k in keyframes if first <= k <= last]
-        stats = run_statistics(points[first:last + 1], confidence[first:last + 1], keys)
+        capped, stats = flag_and_score(points[first:last + 1], confidence[first:last + 1], keys,
+                                       frame_size)
+        confidence[first:last + 1] = capped
         for name, values in stats.items():
             out.setdefault(name, np.zeros(n))[first:last + 1] = values
-    return out
+    return confidence, out

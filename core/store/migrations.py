@@ -10,14 +10,15 @@ runs on SQLite and PostgreSQL alike.
 - 2 → 3: ``annotations.states``, one review state per point (``core.review_states``), filled
   from each frame's source: manual and imported → placed; corrected and accepted → accepted
   (the frame was reviewed, which points moved is not known); detector → predicted.
-- 3 → 4: the ``absences`` table: ranges of frames marked "no face" (issue 12); none at first.
+- 3 → 4: the ``absences`` table: ranges of frames marked "no face" (issue 12), none at first;
+  ``frame_stats.face_lost`` (1 where tracking probably lost the face), 0 for earlier runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session
 
 SCHEMA_VERSION = 4
@@ -47,7 +48,11 @@ def _v2_to_v3(session: Session) -> None:
 def _v3_to_v4(session: Session) -> None:
     from core.store.models import AbsenceRow
 
-    AbsenceRow.__table__.create(bind=session.connection(), checkfirst=True)
+    connection = session.connection()
+    AbsenceRow.__table__.create(bind=connection, checkfirst=True)
+    if "face_lost" not in {c["name"] for c in inspect(connection).get_columns("frame_stats")}:
+        session.execute(text("ALTER TABLE frame_stats ADD COLUMN face_lost FLOAT DEFAULT 0"))
+        session.execute(text("UPDATE frame_stats SET face_lost = 0"))
 
 
 MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}

@@ -143,6 +143,8 @@ class FrameStatsRow(Base):
     forward_backward: Mapped[float] = mapped_column(Float, default=0.0)
     confidence: Mapped[float] = mapped_column(Float, default=1.0)
     suggestion_score: Mapped[float] = mapped_column(Float, default=0.0)
+    #: 1 where tracking probably lost the face (core.face_lost); schema 4 on.
+    face_lost: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class EditLogRow(Base):

@@ -149,7 +149,7 @@ class RunResults:
 
 
 STAT_FIELDS = ("jitter", "detection_tracking", "teacher_student", "forward_backward",
-               "confidence", "suggestion_score")
+               "confidence", "suggestion_score", "face_lost")
 
 
 @dataclass(frozen=True)

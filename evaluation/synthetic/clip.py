@@ -86,15 +86,21 @@ def _clear_previous(out_dir: Path, frames: int, keyframes: list[int]) -> None:
 def make_clip(out_dir: str | os.PathLike[str], face: FaceSource | None = None, frames: int = 300,
               stride: int = 10, difficulty: str = "easy", seed: int = 0,
               size: tuple[int, int] = (640, 480), progress: Progress | None = None,
-              should_stop: ShouldStop | None = None) -> ClipInfo:
+              should_stop: ShouldStop | None = None,
+              leave: tuple[int, int] | None = None) -> ClipInfo:
     """Write one synthetic clip into ``out_dir`` and describe it; same arguments, same files.
 
-    ``face`` None draws a procedural face for ``seed``. ``clip.json`` is written last, so a folder
-    without it is an interrupted clip. Raises CancelledError when ``should_stop()`` turns true.
+    ``face`` None draws a procedural face for ``seed``. ``leave`` (first, last): the camera
+    pans away so that the face is out of the image on those frames (it slides out over the
+    ``LEAVE_RAMP`` frames before and back in over those after); no keyframe is written where
+    any point is outside the image. ``clip.json`` is written last, so a folder without it is an
+    interrupted clip. Raises CancelledError when ``should_stop()`` turns true.
     """
     validate_clip_args(frames, stride, difficulty, size)
     frames, stride, size = int(frames), int(stride), (int(size[0]), int(size[1]))
     renderer = ClipRenderer(face, frames, difficulty, seed, size)
+    if leave is not None:
+        pan_away(renderer.scene.motion.centre, leave, size)
     out_dir = Path(out_dir)
     (out_dir / "annot").mkdir(parents=True, exist_ok=True)
     (out_dir / "gt").mkdir(parents=True, exist_ok=True)
@@ -113,8 +119,11 @@ def make_clip(out_dir: str | os.PathLike[str], face: FaceSource | None = None, f
                 occluded_points[str(t)] = [int(i) for i in frame.occluded]
             iods.append(inter_ocular_distance(frame.points))
             write_pts(out_dir / "gt" / pts_name(t), frame.points)
-            if t in keyset:
+            inside = bool(((frame.points >= 0) & (frame.points <= np.array(size) - 1)).all())
+            if t in keyset and inside:
                 write_pts(out_dir / "annot" / pts_name(t), frame.points)
+            elif t in keyset:
+                keyframes.remove(t)
             yield frame.image
             if progress is not None:
                 progress(t + 1, frames)
@@ -137,6 +146,7 @@ def make_clip(out_dir: str | os.PathLike[str], face: FaceSource | None = None, f
                              for name, g in zip(EXPRESSIONS, renderer.expression_gains)},
         "jpeg_quality": cfg.jpeg_quality, "noise_sigma": cfg.noise_sigma,
         "inter_ocular_px": [round(float(min(iods)), 2), round(float(max(iods)), 2)],
+        "leave": None if leave is None else [int(leave[0]), int(leave[1])],
     }
     (out_dir / "clip.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     logger.info("wrote %s: %d frames, %s, face %s", out_dir, frames, difficulty,
@@ -163,6 +173,25 @@ def load_clip_info(clip_dir: str | os.PathLike[str]) -> ClipInfo:
         raise FormatError(f"{path}: no such file (not a finished synthetic clip)") from None
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise FormatError(f"{path}: not a valid clip description ({exc})") from None
+
+
+#: Frames over which a face slides out of the image before a ``leave`` span (and back in after).
+LEAVE_RAMP = 10
+
+
+def pan_away(centre: np.ndarray, leave: tuple[int, int], size: tuple[int, int]) -> None:
+    """Shift the face centres ``(frames, 2)`` in place so the face is a whole image width to the
+    right (out of the image) on frames leave[0] … leave[1], easing out and in over
+    ``LEAVE_RAMP`` frames either side."""
+    first, last = int(leave[0]), int(leave[1])
+    if not 0 <= first <= last < len(centre):
+        raise ValidationError(f"leave {first}..{last} is outside the clip's {len(centre)} frames")
+    t = np.arange(len(centre))
+    into = np.clip((t - (first - LEAVE_RAMP)) / LEAVE_RAMP, 0.0, 1.0)
+    back = np.clip(((last + LEAVE_RAMP) - t) / LEAVE_RAMP, 0.0, 1.0)
+    weight = np.minimum(into, back)
+    weight = weight * weight * (3.0 - 2.0 * weight)  # smooth start and stop
+    centre[:, 0] += 1.5 * size[0] * weight
 
 
 def make_clips(out_root: str | os.PathLike[str], faces_dir: str | os.PathLike[str] | None = None,
