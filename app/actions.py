@@ -79,6 +79,11 @@ def _spec(w: MainWindow) -> list[tuple[str, str, str, list[QKeySequence], Callab
          "point alone)"),
         ("Edit", "detect", "&Detect face (dlib)", [K("D")], w.detector.detect,
          "Pre-label this frame with dlib's 68-point predictor, then correct it"),
+        ("Edit", "toggle_no_face", "Toggle &no face", [K("Shift+N")], w.absences.toggle,
+         "Mark this frame 'no face' (the face left the shot), or clear that mark; propagation "
+         "leaves such frames out"),
+        ("Edit", "mark_no_face", "Mark frames as no &face…", [], w.absences.mark_range_dialog,
+         "Mark a range of frames 'no face', or clear the mark there"),
         ("Navigate", "prev_frame", "Previous frame", [K(Qt.Key.Key_Left)], lambda: f.step(-1),
          "Step back one frame"),
         ("Navigate", "next_frame", "Next frame", [K(Qt.Key.Key_Right)], lambda: f.step(1),
@@ -143,7 +148,7 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
         if name == "open_project":
             w.recent_menu = menus["File"].addMenu("Open &recent")
         if name in ("export_300vw", "redo", "play", "toggle_visibility", "scale_up",
-                    "shape_drag"):
+                    "shape_drag", "detect"):
             menus[menu_name].addSeparator()
     actions["detect"].setVisible(w.detector.available)
     _apply_overrides(w, actions)

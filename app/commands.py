@@ -7,6 +7,11 @@ command created). The stack's clean state therefore means nothing about saving.
 Review states (``core.review_states``): a moved, rotated or scaled point becomes *placed* and the
 others keep theirs; a template or a copied keyframe is all placed, a detection all predicted; an
 accept turns the chosen predicted points *accepted*; a visibility toggle changes no state.
+
+An edit the label service refuses with a ``ValidationError`` (a frame marked "no face" takes no
+label) changes nothing: the command makes itself obsolete, so the stack drops it, keeps its
+message in ``refused`` and the session announces it (``LabelSession.edit_refused``, shown in the
+status bar) instead of a traceback.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from core.editing import (
     toggle_visibility,
     transform_points,
 )
+from core.errors import ValidationError
 from core.frame_numbers import frame_label, frame_number
 from core.landmarks import N_POINTS, POINT_NAMES
 from core.review_states import PLACED, PREDICTED, after_accept, after_move
@@ -53,6 +59,7 @@ class AnnotationCommand(QUndoCommand):
         self._source = source
         self._previous: Annotation | None = None
         self._done_once = False
+        self.refused: str | None = None  # the store's message when it refused this edit
 
     @property
     def states(self) -> np.ndarray | None:
@@ -61,6 +68,12 @@ class AnnotationCommand(QUndoCommand):
 
     def redo(self) -> None:
         self._session.focus(self.video_id, self.frame)
+        try:
+            self._write()
+        except ValidationError as exc:
+            self._refuse(exc)
+
+    def _write(self) -> None:
         if self._points is None:
             previous = self._session.delete_annotation(self.video_id, self.frame)
         else:
@@ -72,7 +85,17 @@ class AnnotationCommand(QUndoCommand):
 
     def undo(self) -> None:
         self._session.focus(self.video_id, self.frame)
-        self._session.restore_annotation(self.video_id, self.frame, self._previous)
+        try:
+            self._session.restore_annotation(self.video_id, self.frame, self._previous)
+        except ValidationError as exc:
+            self._refuse(exc)
+
+    def _refuse(self, exc: ValidationError) -> None:
+        """The store refused the write: nothing changed; the stack drops this command."""
+        logger.info("edit refused: %s", exc)
+        self.refused = str(exc)
+        self.setObsolete(True)
+        self._session.edit_refused.emit(self.refused)
 
 
 def _describe_points(indices: Sequence[int]) -> str:
@@ -130,7 +153,8 @@ class TransformPointsCommand(AnnotationCommand):
         return _MERGE_IDS[self.kind]
 
     def mergeWith(self, other: QUndoCommand) -> bool:
-        if not (isinstance(other, TransformPointsCommand) and other.kind == self.kind
+        if not (isinstance(other, TransformPointsCommand) and other.refused is None
+                and other.kind == self.kind
                 and (other.video_id, other.frame, other.indices)
                 == (self.video_id, self.frame, self.indices)
                 and other._at - self._at <= self.MERGE_WINDOW_S):

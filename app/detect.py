@@ -2,7 +2,8 @@
 
 dlib is an optional extra: ``core.propagation`` is imported only when asked, and it imports dlib
 itself lazily. The detection runs in a ``JobWorker`` (loading the model and the HOG
-detector take far longer than 50 ms); its result becomes one undoable ``DetectCommand``.
+detector take far longer than 50 ms); its result becomes one undoable ``DetectCommand`` (refused,
+with the store's message, on a frame marked "no face").
 """
 
 from __future__ import annotations
@@ -101,8 +102,11 @@ class DetectController(QObject):
     def _succeeded(self, detection: Detection) -> None:
         if self.session.project is None or self.session.project_path != self._project_path:
             return  # the project was closed or switched meanwhile
-        self.undo_stack.push(DetectCommand(self.session, detection.video_id, detection.frame,
-                                           detection.points))
+        command = DetectCommand(self.session, detection.video_id, detection.frame,
+                                detection.points)
+        self.undo_stack.push(command)
+        if command.refused is not None:  # e.g. the frame is marked "no face": the store said so
+            return
         self.message.emit(f"Detected a face in {frame_label(detection.frame)} "
                           f"(confidence {detection.confidence:.2f}): correct it, it is a keyframe")
         self.detected.emit(detection)

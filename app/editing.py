@@ -6,7 +6,10 @@ Each edit starts from the frame's annotation, or from the latest run's pseudo-la
 predicted) on a frame that has none; see ``app.commands`` for what each does to the states. A
 lone dragged point takes its followers with it (``app.shape_drag``); the drag, followers
 included, is one command. While a point is held the shown frame is not redrawn (a re-solve or a
-run that ends then is shown on release)."""
+run that ends then is shown on release).
+
+A frame marked "no face" shows no predicted points, only the caption ``NO_FACE_CAPTION``; an edit
+there is refused by the store, with its message in the status bar (``app.commands``)."""
 
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ logger = logging.getLogger(__name__)
 ROTATE_STEP_DEG = 2.0  # one press of [ or ]
 SCALE_STEP = 1.02  # one press of = (and 1 / SCALE_STEP for -)
 REDRAW_AFTER_DRAG_MS = 50  # how often a redraw held back by a drag tries again
+NO_FACE_CAPTION = "No face (marked)"  # over a frame marked "no face"
 
 
 class EditController(QObject):
@@ -62,6 +66,8 @@ class EditController(QObject):
         session.frame_changed.connect(self.refresh)
         session.run_changed.connect(self.refresh)
         session.annotation_changed.connect(self._annotation_changed)
+        session.absences_changed.connect(self.refresh)
+        session.edit_refused.connect(self.refresh)  # a refused drag puts its points back
 
     # -- display ------------------------------------------------------------------------------
     def refresh(self, *_args: object) -> None:
@@ -74,8 +80,10 @@ class EditController(QObject):
             self._redraw.start()
             return
         self._shown = where
+        absent = video is not None and self.session.is_absent()
+        self.view.set_caption(NO_FACE_CAPTION if absent else "")
         annotation = self.session.annotation()
-        pseudo = self.session.pseudo_label()
+        pseudo = None if absent else self.session.pseudo_label()
         if annotation is not None:
             self.view.show_shape(annotation.points, annotation.visible, "manual",
                                  None if pseudo is None else pseudo[1], annotation.states)
@@ -236,10 +244,10 @@ class EditController(QObject):
                                       which)
         self.undo_stack.push(command)
         left = int((command.states == PREDICTED).sum())
-        if left:
+        if left and command.refused is None:
             self.message.emit(f"Accepted {int((chosen == PREDICTED).sum())} points; {left} "
                               "still predicted (A with nothing selected accepts them all).")
-        return True
+        return command.refused is None
 
     def copy_previous_keyframe(self) -> bool:
         where = self._where()

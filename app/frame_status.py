@@ -1,6 +1,6 @@
 """The status bar's view of the current frame: its number (and keyframe kind) and how many of its
 points are placed, accepted and predicted (``core.review_states``); the counts' tooltip is the
-legend of the point styles."""
+legend of the point styles. A frame marked "no face" says so and counts no points."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ class FrameStatus(QObject):
         session.frame_changed.connect(self.refresh)
         session.run_changed.connect(self.refresh)
         session.annotation_changed.connect(self._annotation_changed)
+        session.absences_changed.connect(self.refresh)
 
     def refresh(self, *_args: object) -> None:
         s = self.session
@@ -45,9 +46,11 @@ class FrameStatus(QObject):
             self.states_label.setText("")
             return
         kind = s.keyframes.get(s.frame)
+        absent = s.is_absent()
         self.frame_label.setText(f"{frame_label(s.frame)} / {s.frame_count}"
-                                 + (f"  · {kind} keyframe" if kind else ""))
-        states = s.frame_states()
+                                 + (f"  · {kind} keyframe" if kind else "")
+                                 + ("  · no face" if absent else ""))
+        states = None if absent else s.frame_states()
         if states is None:
             self.states_label.setText("")
             return

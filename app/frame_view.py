@@ -7,7 +7,8 @@ follow it (``app.shape_drag``), and once more, final, on release before ``points
 group drag moves the selection rigidly. A box drawn in template mode emits ``box_drawn``;
 a click on a group's polyline selects the whole group (Ctrl+click adds it to the selection).
 Template-box mode (B) announces itself (``box_mode_changed``) and shows a cross cursor; Esc, a
-drawn box or B again leave it. While no frame is shown the view paints ``placeholder``.
+drawn box or B again leave it. While no frame is shown the view paints ``placeholder``; over a
+frame it paints ``caption`` (e.g. "No face (marked)") as a dark band across the top.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class FrameView(QGraphicsView):
         self._lone_drag: int | None = None  # that point, when it is the whole selection
         self.editable = True
         self.placeholder = ""
+        self.caption = ""
 
     # -- content ------------------------------------------------------------------------------
     def set_image(self, image: QImage | None, frame: int | None) -> None:
@@ -114,6 +116,12 @@ class FrameView(QGraphicsView):
             self.placeholder = text
             self.viewport().update()
 
+    def set_caption(self, text: str) -> None:
+        """A caption painted over the frame ("" for none)."""
+        if text != self.caption:
+            self.caption = text
+            self.viewport().update()
+
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
         super().drawForeground(painter, rect)
         if self.pixmap_item.pixmap().isNull() and self.placeholder:
@@ -123,6 +131,30 @@ class FrameView(QGraphicsView):
             painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter,
                              self.placeholder)
             painter.restore()
+        elif self.caption:
+            self._draw_caption(painter)
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        super().scrollContentsBy(dx, dy)
+        if self.caption:  # a pan scrolls the viewport's pixels: repaint the fixed caption
+            self.viewport().update()
+
+    def _draw_caption(self, painter: QPainter) -> None:
+        painter.save()
+        painter.resetTransform()
+        font = painter.font()
+        font.setPointSizeF(font.pointSizeF() * 1.5)
+        font.setBold(True)
+        painter.setFont(font)
+        text = painter.fontMetrics().boundingRect(self.caption)
+        band = QRectF(0, 0, text.width() + 40, text.height() + 16)
+        band.moveCenter(QPointF(self.viewport().rect().center().x(), 12 + band.height() / 2))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(20, 20, 24, 210))
+        painter.drawRoundedRect(band, 6, 6)
+        painter.setPen(QColor(220, 220, 228))
+        painter.drawText(band, Qt.AlignmentFlag.AlignCenter, self.caption)
+        painter.restore()
 
     # -- zoom and pan -------------------------------------------------------------------------
     @property

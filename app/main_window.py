@@ -1,9 +1,9 @@
 """The main window: menus, toolbar, docks, status bar, and ``run_gui`` (the GUI entry point).
 
 It lays out the widgets and wires the session (state) to the controllers that do the work:
-frames (playback), edits, detection, projects and jobs, propagation; the work itself lives in
-those modules and in core services. While no project is open the central area shows the
-welcome view; video files dropped on the window are added to the open project.
+frames (playback), edits, "no face" marks, detection, projects and jobs, propagation; the work
+itself lives in those modules and in core services. While no project is open the central area
+shows the welcome view; video files dropped on the window are added to the open project.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.about import show_about
+from app.absence_controller import AbsenceController
 from app.actions import build_actions
 from app.compat import install_refcount_guard, top_up_singleton_refs
 from app.detect import DetectController
@@ -77,6 +78,7 @@ class MainWindow(QMainWindow):
                                           self.settings, lambda: self.propagation.running, self)
         self.detector = DetectController(self.session, self.undo_stack, self.projects.run_job,
                                          self)
+        self.absences = AbsenceController(self.session, self.undo_stack, self)
         self.rerun_prompt = RerunPrompt(self)
         self.run_edits = EditsDuringRunWatcher(self.session, self.runner, self.rerun_prompt,
                                                self.propagation.propagate, self)
@@ -173,11 +175,13 @@ class MainWindow(QMainWindow):
         s.frame_changed.connect(self._frame_changed)
         s.run_changed.connect(self._run_changed)
         s.annotation_changed.connect(self._annotation_changed)
+        s.absences_changed.connect(lambda video_id: self._annotation_changed(video_id, s.frame))
+        s.edit_refused.connect(self.show_message)
         self.view.zoom_changed.connect(
             lambda z: self.zoom_label.setText(f"zoom {z * 100:.0f}%" if s.video else ""))
         self.view.play_requested.connect(self.frames.toggle_play)
         for controller in (self.frames, self.editor, self.detector, self.projects,
-                           self.propagation, self.run_edits):
+                           self.propagation, self.run_edits, self.absences):
             controller.message.connect(self.show_message)
         self._connect_first_run()
         for controller in (self.projects, self.propagation):
@@ -283,7 +287,8 @@ class MainWindow(QMainWindow):
         s = self.session
         self.timeline.strip.set_data(s.frame_count, s.keyframes,
                                      None if s.pseudo is None else s.pseudo.frames,
-                                     self.suggestions.frames(), s.keyframe_states)
+                                     self.suggestions.frames(), s.keyframe_states,
+                                     s.absent_ranges)
 
     def _annotation_changed(self, video_id: int, frame: int) -> None:
         if self.session.video is not None and self.session.video.id == video_id:

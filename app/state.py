@@ -1,8 +1,11 @@
-"""The GUI's view of the open project: current video, frame, keyframes and the latest run.
+"""The GUI's view of the open project: current video, frame, keyframes, the frames marked "no
+face" and the latest run.
 
 ``LabelSession`` is the one place widgets read from and the undo commands write through. It holds
 the GUI thread's ``Project`` (each call opens and closes its own database session) and announces
-every change with a signal, so views refresh from arrays instead of polling the database.
+every change with a signal, so views refresh from arrays instead of polling the database. An edit
+the store refuses (e.g. a label on a frame marked "no face") is announced by ``edit_refused``
+with the store's message, which the window shows in the status bar.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from PySide6.QtCore import QObject, Signal
 
 from core.editing import is_reviewed
 from core.review_states import PREDICTED, default_states
+from core.segments import Range
 from core.store import Annotation, FrameStats, Project, PseudoLabels, RunRecord, VideoRecord
 
 logger = logging.getLogger(__name__)
@@ -28,6 +32,8 @@ class LabelSession(QObject):
     frame_changed = Signal(int)
     annotation_changed = Signal(int, int)  # video id, frame
     run_changed = Signal()
+    absences_changed = Signal(int)  # video id: its "no face" ranges changed
+    edit_refused = Signal(str)  # the store's message for an edit it refused
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -37,6 +43,7 @@ class LabelSession(QObject):
         self.keyframes: dict[int, str] = {}  # frame -> source, current video
         self.keyframe_points: dict[int, np.ndarray] = {}  # frame -> (68, 2), current video
         self.keyframe_states: dict[int, np.ndarray] = {}  # frame -> (68,) review states
+        self.absent_ranges: list[Range] = []  # frames marked "no face", current video
         self.run: RunRecord | None = None  # latest usable run of the current video
         self.last_run: RunRecord | None = None  # newest run of any status
         self.pseudo: PseudoLabels | None = None
@@ -74,6 +81,7 @@ class LabelSession(QObject):
         self.keyframes = {}
         self.keyframe_points = {}
         self.keyframe_states = {}
+        self.absent_ranges = []
         self.run = self.last_run = None
         self.pseudo = self.stats = None
 
@@ -87,6 +95,7 @@ class LabelSession(QObject):
             self.keyframe_points = {int(f): p for f, p in zip(frames, points)}
             state_frames, states = self.project.labels.states(video_id)
             self.keyframe_states = {int(f): s for f, s in zip(state_frames, states)}
+            self.absent_ranges = self.project.absences.ranges(video_id)
             self._load_run()
         self.video_changed.emit()
         self.run_changed.emit()
@@ -144,6 +153,11 @@ class LabelSession(QObject):
             return self.keyframe_states[frame]
         pseudo = self.pseudo_label(frame)
         return None if pseudo is None else np.full(len(pseudo[0]), PREDICTED, dtype=np.uint8)
+
+    def is_absent(self, frame: int | None = None) -> bool:
+        """Whether a frame (default: the current one) is marked "no face"."""
+        frame = self.frame if frame is None else frame
+        return any(first <= frame <= last for first, last in self.absent_ranges)
 
     def reviewed_count(self) -> int:
         """Frames of the current video whose annotation is a reviewed machine label."""
@@ -204,6 +218,28 @@ class LabelSession(QObject):
         else:
             self.write_annotation(video_id, frame, previous.points, previous.visible,
                                   previous.source, previous.states)
+
+    def mark_absent(self, video_id: int, first: int, last: int, absent: bool = True
+                    ) -> list[Range]:
+        """Mark frames first … last "no face" (or clear the mark); returns the ranges before.
+        ValidationError (unchanged) when they hold labels or lie outside the video."""
+        assert self.project is not None
+        before = self.project.absences.mark(video_id, first, last, absent)
+        self._note_absences(video_id)
+        return before
+
+    def replace_absences(self, video_id: int, ranges: list[Range]) -> list[Range]:
+        """Set a video's "no face" ranges to exactly ``ranges`` (undo/redo); returns those
+        before."""
+        assert self.project is not None
+        before = self.project.absences.replace(video_id, ranges)
+        self._note_absences(video_id)
+        return before
+
+    def _note_absences(self, video_id: int) -> None:
+        if self.project is not None and self.video is not None and self.video.id == video_id:
+            self.absent_ranges = self.project.absences.ranges(video_id)
+        self.absences_changed.emit(video_id)
 
     def _note_annotation(self, video_id: int, frame: int, source: str | None,
                          points: np.ndarray | None, states: np.ndarray | None) -> None:

@@ -4,7 +4,8 @@ plot, added by the main window). All draw from arrays; click to seek.
 
 A keyframe's tick tells how far it is reviewed by its line, not its colour: solid when every
 point is pinned (placed or accepted), dashed when some points are still predicted, dotted when
-none is pinned yet (a detection); its tooltip counts the points of each state."""
+none is pinned yet (a detection); its tooltip counts the points of each state. Frames marked "no
+face" are a dark band hatched in grey across the strip's height."""
 
 from __future__ import annotations
 
@@ -12,22 +13,34 @@ import numpy as np
 import numpy.ma  # np.unique imports it lazily: ~70 ms on the GUI thread at first paint
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QRect, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QHelpEvent, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QHelpEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+)
 from PySide6.QtWidgets import QSizePolicy, QTabWidget, QToolTip, QVBoxLayout, QWidget
 
 from app.frame_plots import FramePlots
 from core.editing import is_reviewed
 from core.frame_numbers import frame_label
 from core.review_states import PREDICTED, state_counts
+from core.segments import Range
 
 KEYFRAME_COLOUR = QColor(255, 170, 0)
 CORRECTED_COLOUR = QColor(90, 230, 110)
 PSEUDO_COLOUR = QColor(70, 130, 200)
 SUGGESTED_COLOUR = QColor(235, 70, 70)
 CURSOR_COLOUR = QColor(255, 255, 255)
+ABSENT_COLOUR = QColor(22, 22, 26)  # the band of frames marked "no face"
+ABSENT_HATCH = QColor(120, 120, 132)  # its hatching
 LEGEND = ("Timeline: orange = keyframe, green = corrected/accepted; a solid tick = every point "
           "placed or accepted, dashed = partly reviewed, dotted = only predicted points; blue = "
-          "pseudo-labelled, red = suggested. Click or drag to seek.")
+          "pseudo-labelled, red = suggested, grey hatched = no face (marked). Click or drag to "
+          "seek.")
 #: The tick's line by review: every point pinned, some pinned, none pinned.
 REVIEW_LINES = {"fully": Qt.PenStyle.SolidLine, "partly": Qt.PenStyle.DashLine,
                 "predicted": Qt.PenStyle.DotLine}
@@ -71,13 +84,16 @@ class TimelineStrip(QWidget):
         self.suggested = np.zeros(0, dtype=np.int64)
         self.states: dict[int, np.ndarray] = {}
         self.review: dict[int, str] = {}  # keyframe -> "fully", "partly" or "predicted"
+        self.absent: list[Range] = []  # frames marked "no face" (first, last), inclusive
 
     def set_data(self, frame_count: int, keyframes: dict[int, str],
                  pseudo: np.ndarray | None, suggested: np.ndarray | None,
-                 states: dict[int, np.ndarray] | None = None) -> None:
+                 states: dict[int, np.ndarray] | None = None,
+                 absent: list[Range] | None = None) -> None:
         """``keyframes``: frame -> source; ``states``: frame -> its points' review states (a
-        keyframe without counts all its points placed)."""
+        keyframe without counts all its points placed); ``absent``: the "no face" ranges."""
         self.frame_count = frame_count
+        self.absent = list(absent or [])
         frames = np.array(sorted(keyframes), dtype=np.int64)
         corrected = np.array([is_reviewed(keyframes[f]) for f in frames], dtype=bool)
         self.keyframes = frames[~corrected] if len(frames) else frames
@@ -112,6 +128,11 @@ class TimelineStrip(QWidget):
         for start, stop in _segments(self.pseudo):
             x0, x1 = int(start * scale), int(np.ceil((stop + 1) * scale))
             painter.fillRect(x0, band, max(x1 - x0, 1), h - 2 * band, PSEUDO_COLOUR)
+        for start, stop in self.absent:
+            x0, x1 = int(start * scale), int(np.ceil((stop + 1) * scale))
+            area = QRect(x0, 0, max(x1 - x0, 1), h)
+            painter.fillRect(area, ABSENT_COLOUR)
+            painter.fillRect(area, QBrush(ABSENT_HATCH, Qt.BrushStyle.BDiagPattern))
         for frames, colour in ((self.keyframes, KEYFRAME_COLOUR),
                                (self.corrected, CORRECTED_COLOUR)):
             for review, line in REVIEW_LINES.items():
@@ -146,6 +167,8 @@ class TimelineStrip(QWidget):
                                            (self.pseudo, "pseudo-labelled"),
                                            (self.suggested, "suggested"))
                  if np.any(frames == frame)]
+        if any(first <= frame <= last for first, last in self.absent):
+            kinds.insert(0, "no face (marked)")
         if frame in self.states:
             counts = state_counts(self.states[frame])
             kinds.insert(1, ", ".join(f"{counts[name]} {name}"
