@@ -238,9 +238,11 @@ class MainWindow(QMainWindow):
         self.session.seek(frame)
 
     def _refresh_suggestions(self) -> None:
-        self.suggestions.set_suggestions(rank_suggestions(self.session.stats,
-                                                          self.session.keyframes),
-                                         self.session.run is not None)
+        s = self.session
+        self.suggestions.set_suggestions(rank_suggestions(s.stats, s.keyframes,
+                                                          absences=s.absent_ranges,
+                                                          frame_count=s.frame_count),
+                                         s.run is not None)
         self.suggestions.select_frame(self.session.frame)
 
     # -- reacting to the session --------------------------------------------------------------

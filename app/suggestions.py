@@ -29,9 +29,13 @@ MAX_SUGGESTIONS = 30
 
 
 def rank_suggestions(stats: FrameStats | None, keyframes: set[int] | dict[int, str],
-                     limit: int = MAX_SUGGESTIONS, min_gap: int = MIN_GAP) -> list[Suggestion]:
-    """The panel's list: core.suggest's ``score`` ranking (keyframes left out)."""
-    return core_rank(stats, keyframes, limit, min_gap)
+                     limit: int = MAX_SUGGESTIONS, min_gap: int = MIN_GAP, *,
+                     absences: list[tuple[int, int]] | None = None,
+                     frame_count: int | None = None) -> list[Suggestion]:
+    """The panel's list: core.suggest's ``score`` ranking (keyframes and no-face frames left
+    out; with ``frame_count``, face segments without a keyframe first)."""
+    return core_rank(stats, keyframes, limit, min_gap, absences=absences or (),
+                     frame_count=frame_count)
 
 
 class SuggestionTableModel(QAbstractTableModel):

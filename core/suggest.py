@@ -36,7 +36,9 @@ from core.review_queue import (
     queue_picks,
     review_queue,
 )
+from core.frame_numbers import frame_number
 from core.review_states import PREDICTED
+from core.segments import absent_mask, face_segments
 from core.store import FrameStats
 
 __all__ = ["ESTIMATES", "MIN_GAP", "REASONS", "STRATEGIES", "SUSPECT_FLOOR", "SUSPECT_TAU",
@@ -98,18 +100,48 @@ def _signal_shares(stats: FrameStats, n: int, keys: set[int]) -> tuple[list[str]
 
 
 def rank_suggestions(stats: FrameStats | None, keyframes: Iterable[int], limit: int = 30,
-                     min_gap: int = MIN_GAP, estimate: str = "score") -> list[Suggestion]:
+                     min_gap: int = MIN_GAP, estimate: str = "score", *,
+                     absences: Iterable[tuple[int, int]] = (), frame_count: int | None = None
+                     ) -> list[Suggestion]:
     """The review queue over a run's statistics: up to ``limit`` non-keyframes, best first,
     never two within one suggestion's span, each with the signal behind most of the error it
     removes. ``keyframes`` are the labelled frames now (frames labelled since the run count as
     corrected). ``estimate``: ``score`` (the suggestion score, whose signals name the reasons)
     or ``confidence`` (``frame_error`` of the mean confidence, the better predictor of the
-    true error on the benchmark)."""
+    true error on the benchmark). Frames of ``absences`` (no face) are never suggested; given
+    ``frame_count``, each face segment without a keyframe comes first, at its middle: nothing
+    there is propagated until it has one."""
     if estimate not in ESTIMATES:
         raise ValidationError(f"unknown estimate {estimate!r}: use one of {', '.join(ESTIMATES)}")
-    if stats is None or len(stats.frames) == 0:
-        return []
     keys = {int(k) for k in keyframes}
+    absences = list(absences)
+    needs_key = [] if frame_count is None else keyframe_requests(frame_count, absences, keys)
+    if stats is not None and absences and len(stats.frames):
+        present = ~absent_mask(absences, int(stats.frames.max()) + 1)[stats.frames]
+        stats = FrameStats(stats.run_id, stats.frames[present],
+                           {name: np.asarray(v)[present] for name, v in stats.values.items()})
+    if stats is None or len(stats.frames) == 0:
+        return needs_key[:limit]
+    return (needs_key + _ranked(stats, keys, limit, min_gap, estimate))[:limit]
+
+
+def keyframe_requests(frame_count: int, absences: Iterable[tuple[int, int]],
+                      keyframes: Iterable[int]) -> list[Suggestion]:
+    """One suggestion per face segment that holds no keyframe: its middle frame, scored by its
+    length (the frames waiting for it)."""
+    keys = np.fromiter((int(k) for k in keyframes), dtype=np.int64)
+    requests = []
+    for first, last in face_segments(frame_count, absences):
+        if not ((keys >= first) & (keys <= last)).any():
+            reason = (f"no keyframe in frames {frame_number(first)}–{frame_number(last)}: "
+                      "label one")
+            requests.append(Suggestion((first + last) // 2, float(last - first + 1), reason,
+                                       (first, last), (first, last)))
+    return requests
+
+
+def _ranked(stats: FrameStats, keys: set[int], limit: int, min_gap: int, estimate: str
+            ) -> list[Suggestion]:
     frames, segments, since = _stats_arrays(stats, keys)
     n = int(frames.max()) + 1
     error = np.zeros(n)

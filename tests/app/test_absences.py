@@ -185,3 +185,16 @@ def test_the_timeline_shades_and_names_the_no_face_frames(qtbot, at_frame):
     assert plain not in shaded
     window.session.set_video(window.session.video.id)  # reloaded with the video
     assert window.session.absent_ranges == [(12, 17)] and strip.absent == [(12, 17)]
+
+
+
+def test_suggestions_leave_no_face_frames_out_and_ask_for_a_keyframe(qtbot, predicted):
+    window = predicted
+    before = window.suggestions.frames()
+    assert before  # the run's statistics rank some frames
+    assert window.absences.apply(before[0], before[0], True)
+    assert before[0] not in window.suggestions.frames()
+    # frames 13..17 (numbered 14..18) between two no-face frames hold no keyframe
+    assert window.absences.apply(12, 12, True) and window.absences.apply(18, 18, True)
+    first = window.suggestions.model.suggestions[0]
+    assert first.frame == 15 and first.reason == "no keyframe in frames 14–18: label one"

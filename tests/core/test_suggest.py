@@ -193,3 +193,18 @@ def test_the_gui_list_names_the_signal_behind_the_error_each_correction_removes(
     assert rank_suggestions(None, [0]) == [] and rank_suggestions(stats, range(n)) == []
     with pytest.raises(ValidationError, match="unknown estimate"):
         rank_suggestions(stats, [0], estimate="best")
+
+
+def test_no_face_frames_are_never_suggested_and_a_segment_without_keyframe_comes_first():
+    frames = np.arange(40)
+    score = np.zeros(40)
+    score[[12, 13, 30]] = [9.0, 9.0, 4.0]  # 12 and 13 will be marked "no face"
+    stats = FrameStats(run_id=1, frames=frames, values={
+        "jitter": np.zeros(40), "confidence": np.ones(40), "suggestion_score": score})
+    ranked = rank_suggestions(stats, [0, 20], absences=[(10, 14), (25, 26)], frame_count=40)
+    assert not {s.frame for s in ranked} & {10, 11, 12, 13, 14, 25, 26}
+    first = ranked[0]  # frames 27..39 have no keyframe: nothing there is propagated
+    assert (first.frame, first.span) == (33, (27, 39))
+    assert first.reason == "no keyframe in frames 28–40: label one"
+    assert rank_suggestions(None, [0], absences=[(5, 9)], frame_count=20)[0].frame == 14
+    assert rank_suggestions(None, [0, 15], absences=[(5, 9)], frame_count=20) == []
