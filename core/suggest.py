@@ -25,6 +25,7 @@ from itertools import pairwise
 import numpy as np
 
 from core.errors import ValidationError
+from core.frame_numbers import frame_number
 from core.framestats import SCORE_WEIGHTS, robust_scale
 from core.propagation.common import CONF_FRACTION
 from core.review_queue import (
@@ -36,7 +37,6 @@ from core.review_queue import (
     queue_picks,
     review_queue,
 )
-from core.frame_numbers import frame_number
 from core.review_states import PREDICTED
 from core.segments import absent_mask, face_segments
 from core.store import FrameStats
