@@ -41,6 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--labelled-only", action="store_true",
                         help="write only manually labelled frames (default: off; 300vw and "
                              "coco then skip the other frames, cvat lets CVAT interpolate)")
+    parser.add_argument("--keep-gaps", action="store_true",
+                        help="300vw only: a video with 'no face' frames stays one clip, those "
+                             "frames without .pts, instead of one clip per face segment "
+                             "(default: off)")
     parser.add_argument("--frames", choices=("jpg", "png"),
                         help="coco only: also write each exported frame as an image, "
                              "OUT/<video>/NNNNNN.jpg (default: none; images reference their "

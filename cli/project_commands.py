@@ -42,7 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export-300vw", help="export the project as 300VW clip folders",
         description="Write OUT/<video>/vid.avi, annot/NNNNNN.pts for every frame (manual labels "
-                    "win over pseudo-labels) and provenance.csv. The export is written to a "
+                    "win over pseudo-labels) and provenance.csv; a video with frames marked "
+                    "'no face' becomes one clip per face segment, OUT/<video>_seg01/ …, listed "
+                    "in OUT/segments.csv (see --keep-gaps). The export is written to a "
                     "temporary folder and moved into place, so a failure leaves OUT as it was.")
     parser.add_argument("out", type=Path, help="the folder to write (created; see --force)")
     add_project_argument(parser)
@@ -52,6 +54,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="export only this video id (repeatable)")
     parser.add_argument("--labelled-only", action="store_true",
                         help="write only manually labelled frames (a sparse annot/)")
+    parser.add_argument("--keep-gaps", action="store_true",
+                        help="a video with frames marked 'no face' stays one clip whose "
+                             "no-face frames have no .pts (listed in provenance.csv) instead "
+                             "of one clip per face segment")
     parser.add_argument("--force", action="store_true",
                         help="replace OUT when it holds an earlier FaceProp export (never "
                              "anything else)")
@@ -147,6 +153,7 @@ def export_300vw(args: argparse.Namespace, reporter: Reporter) -> int:
                 project.videos.verify_file(video.id, full=True)
         clips = run_export(project, args.out, video_ids=args.videos, run_id=args.run,
                            labelled_only=args.labelled_only, force=args.force,
+                           keep_gaps=getattr(args, "keep_gaps", False),
                            progress=reporter.progress("export"),
                            should_stop=reporter.should_stop)
     payload = [{"folder": str(c.folder), "video_id": c.video_id, "frames": c.frames,

@@ -23,6 +23,7 @@ from core.formats.export_target import export_videos, safe_folder_name
 from core.frame_numbers import frame_label
 from core.landmarks import N_POINTS
 from core.progress import ShouldStop
+from core.segments import absent_mask
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,8 @@ def collect_labels(project, *, video_ids: Sequence[int] | None = None,
                    run_id: int | None = None, labelled_only: bool = False
                    ) -> list[VideoLabels]:
     """Each chosen video's labels: its annotations and (unless ``labelled_only``) the
-    pseudo-labels of ``run_id`` or of its latest finished run on the other frames. Every video
+    pseudo-labels of ``run_id`` or of its latest finished run on the other frames, never on a
+    frame marked "no face" (the frame is left out, as one without a label). Every video
     file is verified first (a replaced file would carry the labels onto other images)."""
     videos = export_videos(project, video_ids, run_id)
     result, used = [], set()
@@ -93,8 +95,11 @@ def collect_labels(project, *, video_ids: Sequence[int] | None = None,
                 project.runs.latest(video.id)
         if run is not None:
             pseudo = project.runs.pseudo_labels(run.id)
+            absent = absent_mask(project.absences.ranges(video.id), video.frame_count)
             for frame, points in zip(pseudo.frames.tolist(), pseudo.points):
-                labels.setdefault(int(frame), FrameLabel(points, _ALL_VISIBLE, False, "pseudo"))
+                if not absent[frame]:  # a run made before the frame was marked "no face"
+                    labels.setdefault(int(frame), FrameLabel(points, _ALL_VISIBLE, False,
+                                                             "pseudo"))
         result.append(VideoLabels(video, safe_folder_name(video.name, used),
                                   None if run is None else run.id, dict(sorted(labels.items()))))
     return result

@@ -25,7 +25,7 @@ from core.formats.pts import read_pts, write_pts
 from core.frame_numbers import frame_index, frame_label, frame_number
 from core.progress import Progress, ShouldStop
 from core.review_states import state_counts
-from core.segments import describe_ranges
+from core.segments import absent_mask, face_segments
 
 logger = logging.getLogger(__name__)
 
@@ -184,21 +184,28 @@ def _far_outside(folder: Path, labels: dict[int, np.ndarray], width: int, height
 
 def export_300vw(project, target: str | os.PathLike[str], *,
                  video_ids: Sequence[int] | None = None, run_id: int | None = None,
-                 labelled_only: bool = False, force: bool = False,
+                 labelled_only: bool = False, force: bool = False, keep_gaps: bool = False,
                  progress: Progress | None = None, should_stop: ShouldStop | None = None
                  ) -> list[ExportedClip]:
     """Write a folder of 300VW clips, one per video, atomically.
 
     Each frame takes its manual annotation if there is one, else the pseudo-label of ``run_id``
-    (or of the video's latest finished run). Without ``labelled_only`` every frame must be covered.
+    (or of the video's latest finished run). Without ``labelled_only`` every frame must be
+    covered, except frames marked "no face": a 300VW clip labels every frame, so a video with
+    such frames becomes one clip per face segment (``<video>_seg01/`` …, numbered from
+    000001.pts, the source frames in ``provenance.csv`` and in a top-level ``segments.csv``),
+    or, with ``keep_gaps``, one clip whose no-face frames have no ``.pts`` and are listed in
+    ``provenance.csv``.
     """
     target = Path(target)
     check_target(project, target, force)
-    plans = _plan_export(project, video_ids, run_id, labelled_only)
+    plans = _plan_export(project, video_ids, run_id, labelled_only, keep_gaps)
     total = sum(len(plan.frames) for plan in plans)
     manifest = {"videos": [{"id": p.video.id, "name": p.video.name, "folder": p.folder_name,
                             "run": p.run_id} for p in plans]}
     with staged_export(project, target, manifest) as staging:
+        if any(p.segment is not None for p in plans):
+            _write_segments_csv(staging / "segments.csv", plans)
         done = 0
         results = []
         for plan in plans:
@@ -217,9 +224,26 @@ class _ClipPlan:
     manual: dict
     pseudo: object | None  # PseudoLabels
     run_id: int | None
+    segment: tuple[int, int] | None = None  # a face segment's source frames: its own clip
+    gaps: list[tuple[int, int]] = field(default_factory=list)  # no-face frames, listed
+
+    @property
+    def first(self) -> int:
+        """The source frame written as 000001.pts."""
+        return 0 if self.segment is None else self.segment[0]
 
 
-def _plan_export(project, video_ids, run_id, labelled_only) -> list[_ClipPlan]:
+def _write_segments_csv(path: Path, plans: list[_ClipPlan]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["video_id", "video", "folder", "first_frame", "last_frame"])
+        for plan in plans:
+            first, last = plan.segment or (0, plan.video.frame_count - 1)
+            writer.writerow([plan.video.id, plan.video.name, plan.folder_name,
+                             frame_number(first), frame_number(last)])
+
+
+def _plan_export(project, video_ids, run_id, labelled_only, keep_gaps) -> list[_ClipPlan]:
     videos = export_videos(project, video_ids, run_id)
     plans, used_names = [], set()
     for video in videos:
@@ -227,27 +251,29 @@ def _plan_export(project, video_ids, run_id, labelled_only) -> list[_ClipPlan]:
         manual = project.labels.all(video.id)
         run = project.runs.get(run_id) if run_id is not None else project.runs.latest(video.id)
         pseudo = project.runs.pseudo_labels(run.id) if run is not None else None
+        run_of = run.id if run is not None else None
+        absences = [] if labelled_only else project.absences.ranges(video.id)
+        absent = absent_mask(absences, video.frame_count)
         if labelled_only:
             frames = sorted(manual)
         else:
             covered = set(manual) | (set(pseudo.frames.tolist()) if pseudo is not None else set())
-            absences = project.absences.ranges(video.id)
-            if absences:  # 300VW wants every frame of a clip labelled
-                raise StoreError(f"video {video.id} ({video.name}): frames "
-                                 f"{describe_ranges(absences)} are marked 'no face', and a "
-                                 "300VW clip labels every frame; export with --labelled-only "
-                                 "(one clip per face segment is not built yet)")
-            missing = [f for f in range(video.frame_count) if f not in covered]
+            missing = [f for f in range(video.frame_count) if f not in covered and not absent[f]]
             if missing:
                 hint = ("it has no finished propagation run" if pseudo is None
                         else f"run {run.id} does not cover them")
                 raise StoreError(f"video {video.id} ({video.name}): {len(missing)} frames have no "
                                  f"label (first: {frame_label(missing[0])}) and {hint}; "
                                  "propagate first or export with --labelled-only")
-            frames = list(range(video.frame_count))
+            frames = np.flatnonzero(~absent).tolist()
+        if absences and not keep_gaps:
+            for k, segment in enumerate(face_segments(video.frame_count, absences), start=1):
+                name = safe_folder_name(f"{video.name}_seg{k:02d}", used_names)
+                plans.append(_ClipPlan(video, name, list(range(segment[0], segment[1] + 1)),
+                                       manual, pseudo, run_of, segment=segment))
+            continue
         name = safe_folder_name(video.name, used_names)
-        plans.append(_ClipPlan(video, name, frames, manual, pseudo,
-                               run.id if run is not None else None))
+        plans.append(_ClipPlan(video, name, frames, manual, pseudo, run_of, gaps=absences))
     return plans
 
 
@@ -256,7 +282,7 @@ def _write_clip(project, plan: _ClipPlan, staging: Path, labelled_only: bool,
     folder = staging / plan.folder_name
     annot = folder / "annot"
     annot.mkdir(parents=True)
-    _write_video(project, plan.video, folder / "vid.avi", should_stop)
+    _write_video(project, plan.video, folder / "vid.avi", should_stop, plan.segment)
     rows = []
     manual_count = pseudo_count = 0
     for frame in plan.frames:
@@ -272,34 +298,42 @@ def _write_clip(project, plan: _ClipPlan, staging: Path, labelled_only: bool,
             source, run, confidence = "pseudo", plan.pseudo.run_of(frame), float(np.mean(conf))
             counts = {"placed": 0, "accepted": 0, "predicted": len(points)}
             pseudo_count += 1
-        write_pts(annot / frame_file_name(frame), points)
-        rows.append((frame_number(frame), frame_file_name(frame), source, run,
-                     f"{confidence:.4f}", counts["placed"], counts["accepted"],
-                     counts["predicted"]))
+        name = frame_file_name(frame - plan.first)
+        write_pts(annot / name, points)
+        rows.append((frame_number(frame - plan.first), name, source, run, f"{confidence:.4f}",
+                     counts["placed"], counts["accepted"], counts["predicted"],
+                     frame_number(frame)))
+    for first, last in plan.gaps:  # --keep-gaps: the no-face frames, without a file
+        rows += [(frame_number(f), "", "no_face", "", "", 0, 0, 0, frame_number(f))
+                 for f in range(first, last + 1)]
+    rows.sort(key=lambda row: row[0])
     with (folder / "provenance.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["frame", "file", "source", "run", "mean_confidence", "placed",
-                         "accepted", "predicted"])
+                         "accepted", "predicted", "source_frame"])
         writer.writerows(rows)
     return ExportedClip(folder, plan.video.id, len(plan.frames), manual_count, pseudo_count,
                     plan.run_id)
 
 
-def _write_video(project, video, destination: Path, should_stop: ShouldStop | None) -> None:
-    """Copy an AVI as is; re-encode anything else to MJPG frame by frame (frame-exact)."""
+def _write_video(project, video, destination: Path, should_stop: ShouldStop | None,
+                 segment: tuple[int, int] | None = None) -> None:
+    """Copy an AVI as is; re-encode anything else, or a ``segment``'s frames, to MJPG frame by
+    frame (frame-exact)."""
     from core.video import write_video
 
     source = project.videos.resolve_path(video)
-    if source.suffix.lower() == ".avi":
+    if segment is None and source.suffix.lower() == ".avi":
         shutil.copyfile(source, destination)
         return
+    first, last = segment or (0, video.frame_count - 1)
     with project.videos.open_reader(video.id) as reader:
         def frames():
-            for image in reader.frames():
+            for index in range(first, last + 1):
                 if should_stop is not None and should_stop():
                     raise CancelledError("export cancelled")
-                yield image
+                yield reader.frame(index)
 
         written = write_video(destination, frames(), fps=video.fps)
-    if written != video.frame_count:
-        raise StoreError(f"{destination}: wrote {written} frames, expected {video.frame_count}")
+    if written != last - first + 1:
+        raise StoreError(f"{destination}: wrote {written} frames, expected {last - first + 1}")

@@ -5,7 +5,6 @@ never get any, and a re-solve stays inside its segment."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from core.formats.vw300 import import_300vw
 from core.propagation import interpolate
@@ -74,17 +73,65 @@ def test_a_video_without_absences_runs_as_one_segment(tmp_path):
         assert len(project.runs.pseudo_labels(run.id).frames) == 30
 
 
-def test_export_300vw_names_the_no_face_frames_instead_of_asking_to_propagate(tmp_path):
-    from core.errors import StoreError
-    from core.formats.vw300 import export_300vw
+def test_export_300vw_writes_one_clip_per_face_segment(tmp_path):
+    import csv
 
-    clip = make_clip(tmp_path / "clip001", labelled=(0, 29))
+    from core.formats.pts import read_pts
+    from core.formats.vw300 import export_300vw
+    from core.video import VideoReader
+
+    clip = make_clip(tmp_path / "clip001", labelled=(0, 11, 18, 29))
     with Project.create_or_open(tmp_path / "p.faceprop.sqlite") as project:
         [result] = import_300vw(project, clip)
         project.absences.mark(result.video_id, 12, 17)
         propagate_video(project, result.video_id, "interpolation")
-        with pytest.raises(StoreError, match=r"13–18 are marked 'no face'.*--labelled-only"):
-            export_300vw(project, tmp_path / "out")
-        export_300vw(project, tmp_path / "out", labelled_only=True)
-    assert sorted(p.name for p in (tmp_path / "out" / "clip001" / "annot").iterdir()) == [
-        "000001.pts", "000030.pts"]
+        labels = project.runs.pseudo_labels(project.runs.latest(result.video_id).id)
+        export_300vw(project, tmp_path / "out")
+        export_300vw(project, tmp_path / "gaps", keep_gaps=True)
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["clip001_seg01",
+                                                                    "clip001_seg02"]
+    with (out / "segments.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["folder"], r["first_frame"], r["last_frame"]) for r in rows] == [
+        ("clip001_seg01", "1", "12"), ("clip001_seg02", "19", "30")]
+    second = out / "clip001_seg02"
+    assert len(list((second / "annot").iterdir())) == 12
+    # its 000001.pts is source frame 19 (index 18), and its video holds those 12 frames
+    np.testing.assert_allclose(read_pts(second / "annot" / "000001.pts"),
+                               labels.points[list(labels.frames).index(18)], atol=1e-3)
+    with VideoReader(second / "vid.avi") as reader:
+        assert reader.frame_count == 12
+    with (second / "provenance.csv").open() as handle:
+        provenance = list(csv.DictReader(handle))
+    assert (provenance[0]["frame"], provenance[0]["source_frame"]) == ("1", "19")
+
+    gaps = tmp_path / "gaps" / "clip001"
+    assert len(list((gaps / "annot").iterdir())) == 24  # 30 frames, 6 without a face
+    with (gaps / "provenance.csv").open() as handle:
+        no_face = [r["frame"] for r in csv.DictReader(handle) if r["source"] == "no_face"]
+    assert no_face == ["13", "14", "15", "16", "17", "18"]
+    assert not (tmp_path / "gaps" / "segments.csv").exists()
+
+
+def test_frames_marked_after_a_run_are_left_out_of_coco_and_outside_in_cvat(tmp_path):
+    import json
+    import re
+
+    from core.formats.coco import export_coco
+    from core.formats.cvat import export_cvat
+
+    clip = make_clip(tmp_path / "clip001", labelled=(0, 29))
+    with Project.create_or_open(tmp_path / "p.faceprop.sqlite") as project:
+        [result] = import_300vw(project, clip)
+        propagate_video(project, result.video_id, "interpolation")
+        project.absences.mark(result.video_id, 12, 17)  # after the run: its labels are stale
+        export_coco(project, tmp_path / "coco")
+        export_cvat(project, tmp_path / "cvat")
+    data = json.loads((tmp_path / "coco" / "annotations.json").read_text())
+    indices = sorted(image["faceprop"]["frame_index"] for image in data["images"])
+    assert indices == [*range(12), *range(18, 30)]
+    xml = (tmp_path / "cvat" / "clip001" / "annotations.xml").read_text()
+    for frame in range(12, 18):
+        assert re.search(rf'frame="{frame}"[^>]*outside="1"', xml), frame
+    assert re.search(r'frame="18"[^>]*outside="0"', xml)
