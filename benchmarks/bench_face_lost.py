@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -124,8 +125,11 @@ def main() -> int:
             make_clip(clip, None, frames=args.frames, stride=args.stride,
                       difficulty=args.difficulty, seed=seed, size=tuple(args.size),
                       leave=tuple(args.leave))
-        for stale in work.glob(f"{clip.name}-*.sqlite*"):
-            stale.unlink()
+        for stale in work.glob(f"{clip.name}-*.sqlite*"):  # projects and their checkpoints
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            else:
+                stale.unlink()
         rows.append(measure_clip(clip, args.frames, tuple(args.size), args.method, work))
     header = list(rows[0])
     print("| " + " | ".join(header) + " |")
