@@ -41,6 +41,7 @@ def build_parser():  # -> argparse.ArgumentParser
     from cli import absence_commands
 
     absence_commands.register(subparsers)
+    absence_commands.register_cuts(subparsers)
     from cli import bench_commands
 
     bench_commands.register(subparsers)

@@ -175,6 +175,7 @@ def project_summary(project: Project) -> dict[str, Any]:
             "frames": video.frame_count, "fps": video.fps, "size": [video.width, video.height],
             "keyframes": keyframes.get(video.id, 0),
             "no_face_frames": absent.get(video.id, 0),
+            "cuts": project.cuts.frames(video.id),
             "no_face": [list(r) for r in project.absences.ranges(video.id)]
             if video.id in absent else [],
             "latest_run": None if latest is None else latest.id})

@@ -1,4 +1,5 @@
-"""Face segments: the maximal runs of frames between frames marked "no face" (issue 12).
+"""Face segments: the maximal runs of frames between frames marked "no face" and shot cuts
+(issue 12).
 
 Propagation never crosses an absence: each segment is propagated from its own keyframes, and a
 segment with no keyframe gets no pseudo-labels. Ranges are 0-based and inclusive, as stored.
@@ -65,13 +66,16 @@ def absent_mask(ranges: Iterable[Range], frame_count: int) -> np.ndarray:
     return mask
 
 
-def face_segments(frame_count: int, absences: Iterable[Range] = ()) -> list[Range]:
-    """The runs of frames that are not absent, in order."""
+def face_segments(frame_count: int, absences: Iterable[Range] = (),
+                  cuts: Iterable[int] = ()) -> list[Range]:
+    """The runs of frames that are not absent, split at each shot cut (a cut at ``c`` ends a
+    segment at ``c − 1`` and starts the next at ``c``), in order."""
     present = ~absent_mask(absences, frame_count)
     frames = np.flatnonzero(present)
     if len(frames) == 0:
         return []
-    breaks = np.flatnonzero(np.diff(frames) != 1)
+    starts_shot = np.isin(frames[1:], np.fromiter((int(c) for c in cuts), dtype=np.int64))
+    breaks = np.flatnonzero((np.diff(frames) != 1) | starts_shot)
     starts = np.concatenate([[0], breaks + 1])
     ends = np.concatenate([breaks, [len(frames) - 1]])
     return [(int(frames[s]), int(frames[e])) for s, e in zip(starts, ends)]

@@ -101,37 +101,39 @@ def _signal_shares(stats: FrameStats, n: int, keys: set[int]) -> tuple[list[str]
 
 def rank_suggestions(stats: FrameStats | None, keyframes: Iterable[int], limit: int = 30,
                      min_gap: int = MIN_GAP, estimate: str = "score", *,
-                     absences: Iterable[tuple[int, int]] = (), frame_count: int | None = None
-                     ) -> list[Suggestion]:
+                     absences: Iterable[tuple[int, int]] = (), frame_count: int | None = None,
+                     cuts: Iterable[int] = ()) -> list[Suggestion]:
     """The review queue over a run's statistics: up to ``limit`` non-keyframes, best first,
     never two within one suggestion's span, each with the signal behind most of the error it
     removes. ``keyframes`` are the labelled frames now (frames labelled since the run count as
     corrected). ``estimate``: ``score`` (the suggestion score, whose signals name the reasons)
     or ``confidence`` (``frame_error`` of the mean confidence, the better predictor of the
-    true error on the benchmark). Frames of ``absences`` (no face) are never suggested; given
-    ``frame_count``, each face segment without a keyframe comes first, at its middle: nothing
-    there is propagated until it has one."""
+    true error on the benchmark). Frames of ``absences`` (no face) are never suggested and no
+    correction reaches across them or a shot cut of ``cuts``; given ``frame_count``, each face
+    segment without a keyframe comes first, at its middle: nothing there is propagated until
+    it has one."""
     if estimate not in ESTIMATES:
         raise ValidationError(f"unknown estimate {estimate!r}: use one of {', '.join(ESTIMATES)}")
     keys = {int(k) for k in keyframes}
-    absences = list(absences)
-    needs_key = [] if frame_count is None else keyframe_requests(frame_count, absences, keys)
+    absences, cuts = list(absences), sorted(int(c) for c in cuts)
+    needs_key = ([] if frame_count is None else
+                 keyframe_requests(frame_count, absences, keys, cuts))
     if stats is not None and absences and len(stats.frames):
         present = ~absent_mask(absences, int(stats.frames.max()) + 1)[stats.frames]
         stats = FrameStats(stats.run_id, stats.frames[present],
                            {name: np.asarray(v)[present] for name, v in stats.values.items()})
     if stats is None or len(stats.frames) == 0:
         return needs_key[:limit]
-    return (needs_key + _ranked(stats, keys, limit, min_gap, estimate))[:limit]
+    return (needs_key + _ranked(stats, keys, limit, min_gap, estimate, cuts))[:limit]
 
 
 def keyframe_requests(frame_count: int, absences: Iterable[tuple[int, int]],
-                      keyframes: Iterable[int]) -> list[Suggestion]:
+                      keyframes: Iterable[int], cuts: Iterable[int] = ()) -> list[Suggestion]:
     """One suggestion per face segment that holds no keyframe: its middle frame, scored by its
     length (the frames waiting for it)."""
     keys = np.fromiter((int(k) for k in keyframes), dtype=np.int64)
     requests = []
-    for first, last in face_segments(frame_count, absences):
+    for first, last in face_segments(frame_count, absences, cuts):
         if not ((keys >= first) & (keys <= last)).any():
             reason = (f"no keyframe in frames {frame_number(first)}–{frame_number(last)}: "
                       "label one")
@@ -140,9 +142,11 @@ def keyframe_requests(frame_count: int, absences: Iterable[tuple[int, int]],
     return requests
 
 
-def _ranked(stats: FrameStats, keys: set[int], limit: int, min_gap: int, estimate: str
-            ) -> list[Suggestion]:
+def _ranked(stats: FrameStats, keys: set[int], limit: int, min_gap: int, estimate: str,
+            cuts: list[int]) -> list[Suggestion]:
     frames, segments, since = _stats_arrays(stats, keys)
+    segments = [piece for first, last in segments
+                for piece in face_segments(last + 1, [(0, first - 1)] if first else [], cuts)]
     n = int(frames.max()) + 1
     error = np.zeros(n)
     if estimate == "score":

@@ -25,7 +25,7 @@ from core.formats.pts import read_pts, write_pts
 from core.frame_numbers import frame_index, frame_label, frame_number
 from core.progress import Progress, ShouldStop
 from core.review_states import state_counts
-from core.segments import absent_mask, face_segments
+from core.segments import absent_mask
 
 logger = logging.getLogger(__name__)
 
@@ -266,8 +266,9 @@ def _plan_export(project, video_ids, run_id, labelled_only, keep_gaps) -> list[_
                                  f"label (first: {frame_label(missing[0])}) and {hint}; "
                                  "propagate first or export with --labelled-only")
             frames = np.flatnonzero(~absent).tolist()
-        if absences and not keep_gaps:
-            for k, segment in enumerate(face_segments(video.frame_count, absences), start=1):
+        segments = project.absences.segments(video.id, video.frame_count)
+        if len(segments) > 1 and not keep_gaps and not labelled_only:
+            for k, segment in enumerate(segments, start=1):
                 name = safe_folder_name(f"{video.name}_seg{k:02d}", used_names)
                 plans.append(_ClipPlan(video, name, list(range(segment[0], segment[1] + 1)),
                                        manual, pseudo, run_of, segment=segment))

@@ -19,7 +19,6 @@ from core.propagation.constraints import PartialReview
 from core.propagation.resolve import RESOLVE_METHOD, ResolvedGap, affected_gaps, resolve_gap
 from core.propagation.segmented import segment_statistics
 from core.review_states import pinned
-from core.segments import face_segments
 from core.store import Project, RunRecord
 from core.store.records import RunResults
 
@@ -53,7 +52,7 @@ def resolve_edit(project: Project, video_id: int, edited: Iterable[int], *,
     n = video.frame_count
     covered = np.zeros(n, dtype=bool)
     covered[prior.frames] = True
-    segments = [(a, b) for a, b in face_segments(n, project.absences.ranges(video_id))
+    segments = [(a, b) for a, b in project.absences.segments(video_id, n)
                 if covered[a:b + 1].all()]  # a segment the run left out: propagate first
     gaps = []
     for a, b in segments:

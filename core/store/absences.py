@@ -23,6 +23,7 @@ from core.segments import (
     add_range,
     check_range,
     describe_ranges,
+    face_segments,
     merge_ranges,
     remove_range,
 )
@@ -62,6 +63,11 @@ class AbsenceService:
     def ranges(self, video_id: int) -> list[Range]:
         with self._project.session() as session:
             return ranges_in(session, video_id)
+
+    def segments(self, video_id: int, frame_count: int) -> list[Range]:
+        """The video's face segments: between its no-face frames and its shot cuts."""
+        return face_segments(frame_count, self.ranges(video_id),
+                             self._project.cuts.frames(video_id))
 
     def mask(self, video_id: int, frame_count: int) -> np.ndarray:
         return absent_mask(self.ranges(video_id), frame_count)

@@ -11,6 +11,7 @@ runs on SQLite and PostgreSQL alike.
   from each frame's source: manual and imported → placed; corrected and accepted → accepted
   (the frame was reviewed, which points moved is not known); detector → predicted.
 - 3 → 4: the ``absences`` table: ranges of frames marked "no face" (issue 12), none at first;
+  the ``cuts`` table: shot cuts, none at first (``cuts detect`` finds them for older videos);
   ``frame_stats.face_lost`` (1 where tracking probably lost the face), 0 for earlier runs.
 """
 
@@ -46,10 +47,11 @@ def _v2_to_v3(session: Session) -> None:
 
 
 def _v3_to_v4(session: Session) -> None:
-    from core.store.models import AbsenceRow
+    from core.store.models import AbsenceRow, CutRow
 
     connection = session.connection()
     AbsenceRow.__table__.create(bind=connection, checkfirst=True)
+    CutRow.__table__.create(bind=connection, checkfirst=True)
     if "face_lost" not in {c["name"] for c in inspect(connection).get_columns("frame_stats")}:
         session.execute(text("ALTER TABLE frame_stats ADD COLUMN face_lost FLOAT DEFAULT 0"))
         session.execute(text("UPDATE frame_stats SET face_lost = 0"))

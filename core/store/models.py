@@ -171,3 +171,15 @@ class AbsenceRow(Base):
     video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
     first: Mapped[int] = mapped_column(Integer)
     last: Mapped[int] = mapped_column(Integer)
+
+
+class CutRow(Base):
+    """A shot cut: ``frame`` (0-based) starts a new shot of the video (issue 12 §2); found
+    when the video was added (``source`` "detected") or added by a person ("manual")."""
+
+    __tablename__ = "cuts"
+    __table_args__ = (UniqueConstraint("video_id", "frame", name="uq_cut_video_frame"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    frame: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16), default="detected")

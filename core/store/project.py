@@ -76,6 +76,7 @@ class Project:
             self.engine.dispose()
             raise
         from core.store.absences import AbsenceService
+        from core.store.cuts import CutService
         from core.store.labels import LabelService
         from core.store.runs import RunService
         from core.store.videos import VideoService
@@ -84,6 +85,7 @@ class Project:
         self.labels = LabelService(self)
         self.runs = RunService(self)
         self.absences = AbsenceService(self)
+        self.cuts = CutService(self)
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod

@@ -145,6 +145,7 @@ class VideoService:
     def _insert(self, info: VideoInfo, index: VideoIndex, path: Path, name: str,
                 source_path: str | None, author: str,
                 labels: Mapping[int, LabelInput] | None = None) -> VideoRecord:
+        from core.cuts import detect_cuts
         from core.video import sample_hash
 
         row = VideoRow(
@@ -159,6 +160,7 @@ class VideoService:
             session.flush()
             session.add(EditLogRow(author=author, action="add_video", video_id=row.id,
                                    detail={"path": row.path, "frames": info.frame_count}))
+            self._project.cuts.write_detected(session, row.id, detect_cuts(index.fingerprints))
             if labels:
                 self._project.labels.write_many(session, row.id, labels, source="imported",
                                                 author=author or None,

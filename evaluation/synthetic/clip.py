@@ -26,6 +26,7 @@ from core.video import write_video
 from evaluation.synthetic.face import FaceSource, find_faces, load_face
 from evaluation.synthetic.motion import EXPRESSIONS, FPS, SETTINGS
 from evaluation.synthetic.scene import ClipRenderer
+from evaluation.synthetic.shots import ShotRenderer
 
 logger = logging.getLogger(__name__)
 
@@ -87,24 +88,31 @@ def make_clip(out_dir: str | os.PathLike[str], face: FaceSource | None = None, f
               stride: int = 10, difficulty: str = "easy", seed: int = 0,
               size: tuple[int, int] = (640, 480), progress: Progress | None = None,
               should_stop: ShouldStop | None = None,
-              leave: tuple[int, int] | None = None) -> ClipInfo:
+              leave: tuple[int, int] | None = None, cuts: int = 0, dissolve: int = 0
+              ) -> ClipInfo:
     """Write one synthetic clip into ``out_dir`` and describe it; same arguments, same files.
 
     ``face`` None draws a procedural face for ``seed``. ``leave`` (first, last): the camera
     pans away so that the face is out of the image on those frames (it slides out over the
     ``LEAVE_RAMP`` frames before and back in over those after); no keyframe is written where
     any point is outside the image. ``clip.json`` is written last, so a folder without it is an
-    interrupted clip. Raises CancelledError when ``should_stop()`` turns true.
+    interrupted clip. ``cuts`` > 0 makes a film of ``cuts + 1`` shots of other faces
+    (``evaluation.synthetic.shots``; ``dissolve`` frames of cross-dissolve at each cut, 0 for
+    hard cuts), each shot's first frame a keyframe. Raises CancelledError when
+    ``should_stop()`` turns true.
     """
     validate_clip_args(frames, stride, difficulty, size)
     frames, stride, size = int(frames), int(stride), (int(size[0]), int(size[1]))
-    renderer = ClipRenderer(face, frames, difficulty, seed, size)
+    renderer = (ShotRenderer(face, frames, difficulty, seed, size, cuts, dissolve) if cuts
+                else ClipRenderer(face, frames, difficulty, seed, size))
     if leave is not None:
         pan_away(renderer.scene.motion.centre, leave, size)
     out_dir = Path(out_dir)
     (out_dir / "annot").mkdir(parents=True, exist_ok=True)
     (out_dir / "gt").mkdir(parents=True, exist_ok=True)
     keyframes = keyframe_indices(frames, stride)
+    if cuts:
+        keyframes = sorted(set(keyframes) | set(renderer.starts) | {c - 1 for c in renderer.cuts})
     _clear_previous(out_dir, frames, keyframes)
     keyset = set(keyframes)
     occluded_points: dict[str, list[int]] = {}
@@ -147,6 +155,7 @@ def make_clip(out_dir: str | os.PathLike[str], face: FaceSource | None = None, f
         "jpeg_quality": cfg.jpeg_quality, "noise_sigma": cfg.noise_sigma,
         "inter_ocular_px": [round(float(min(iods)), 2), round(float(max(iods)), 2)],
         "leave": None if leave is None else [int(leave[0]), int(leave[1])],
+        "cuts": renderer.cuts if cuts else [], "dissolve": int(dissolve) if cuts else 0,
     }
     (out_dir / "clip.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     logger.info("wrote %s: %d frames, %s, face %s", out_dir, frames, difficulty,

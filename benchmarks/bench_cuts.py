@@ -1,0 +1,136 @@
+"""Benchmark: shot-cut detection from the video index (issue 12 §2).
+
+    python benchmarks/bench_cuts.py [--clips 3] [--frames 240] [--cuts 3] [--dissolve 12]
+                                    [--size 320 240] [--work DIR] [--out FILE.json]
+                                    [--video FILE ...]
+
+Synthetic clips (procedural faces, seeds 0, 1, ...), each indexed as ``add-video`` indexes it
+(``core.video.probe_video``) and searched by ``core.cuts.detect_cuts``:
+
+- *hard*: ``--cuts`` hard cuts between shots of other faces (hard motion);
+- *dissolve*: the same with ``--dissolve`` frames of cross-dissolve at each cut;
+- *pan*: one shot whose camera pans away from the face and back (no cut);
+- *fast*: one shot of hard motion (no cut).
+
+A detection counts as true when it lies within 1 frame of a hard cut, or within half the
+dissolve (+1) of a dissolve's middle. Prints precision and recall per kind (pooled over the
+clips) and the false detections of the cut-free kinds. Each ``--video`` (real footage, e.g.
+``../shared/data/videos/*.mp4``) is searched as it is (a single shot: every detection is
+false) and as *jump cuts* made from it: its frames with three stretches of ``--jump`` frames
+left out, so the picture jumps at three known frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.cuts import detect_cuts
+from core.video import probe_video
+from evaluation.synthetic.clip import make_clip
+
+KINDS = ("hard", "dissolve", "pan", "fast")
+
+
+def _clip(kind: str, seed: int, args: argparse.Namespace, work: Path) -> tuple[Path, list[int]]:
+    folder = work / f"{kind}{seed:03d}"
+    options: dict = {"difficulty": "hard"}
+    if kind in ("hard", "dissolve"):
+        options.update(cuts=args.cuts, dissolve=args.dissolve if kind == "dissolve" else 0)
+    if kind == "pan":
+        options.update(leave=(args.frames // 2 - 10, args.frames // 2 + 10))
+    if not (folder / "clip.json").is_file():
+        make_clip(folder, None, frames=args.frames, stride=args.frames, seed=seed,
+                  size=tuple(args.size), **options)
+    truth = json.loads((folder / "clip.json").read_text()).get("cuts", [])
+    return folder, truth
+
+
+def _jump_cuts(video: Path, jump: int, work: Path) -> tuple[Path, list[int]]:
+    """``video`` with three stretches of ``jump`` frames left out: (its path, the cut frames)."""
+    from core.video import VideoReader, write_video
+
+    out = work / f"{video.stem}-jumps.avi"
+    with VideoReader(video) as reader:
+        n, fps = reader.frame_count, reader.fps
+        starts = [round(n * k / 4) for k in (1, 2, 3)]
+        skipped = {f for s in starts for f in range(s, s + jump)}
+        kept = [f for f in range(n) if f not in skipped]
+        write_video(out, (reader.frame(f) for f in kept), fps=fps)
+    cuts = [kept.index(s + jump) for s in starts if s + jump in kept]
+    return out, cuts
+
+
+def _match(found: list[int], truth: list[int], tolerance: int) -> tuple[int, int, int]:
+    """(true positives, false positives, missed): each true cut matches one detection."""
+    left = list(found)
+    hits = 0
+    for cut in truth:
+        near = [f for f in left if abs(f - cut) <= tolerance]
+        if near:
+            left.remove(min(near, key=lambda f: abs(f - cut)))
+            hits += 1
+    return hits, len(left), len(truth) - hits
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clips", type=int, default=3)
+    parser.add_argument("--frames", type=int, default=240)
+    parser.add_argument("--cuts", type=int, default=3)
+    parser.add_argument("--dissolve", type=int, default=12)
+    parser.add_argument("--size", type=int, nargs=2, default=(320, 240))
+    parser.add_argument("--work", type=Path)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--video", type=Path, nargs="*", default=[])
+    parser.add_argument("--jump", type=int, default=45)
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="faceprop-cuts-"))
+    work.mkdir(parents=True, exist_ok=True)
+    rows, details = [], []
+    for kind in KINDS:
+        tp = fp = missed = 0
+        for seed in range(args.clips):
+            folder, truth = _clip(kind, seed, args, work)
+            _info, index = probe_video(folder / "vid.avi")
+            found = detect_cuts(index.fingerprints)
+            tolerance = 1 if kind != "dissolve" else args.dissolve // 2 + 1
+            hits, false, miss = _match(found, truth, tolerance)
+            tp, fp, missed = tp + hits, fp + false, missed + miss
+            details.append({"kind": kind, "seed": seed, "truth": truth, "found": found})
+        precision = tp / (tp + fp) if tp + fp else 1.0
+        recall = tp / (tp + missed) if tp + missed else 1.0
+        rows.append({"kind": kind, "true_cuts": tp + missed, "detected": tp + fp,
+                     "precision": round(precision, 3), "recall": round(recall, 3),
+                     "false": fp})
+    print("| kind | true cuts | detected | precision | recall | false detections |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['kind']} | {r['true_cuts']} | {r['detected']} | {r['precision']} | "
+              f"{r['recall']} | {r['false']} |")
+    real = []
+    for video in args.video:
+        info, index = probe_video(video)
+        found = detect_cuts(index.fingerprints)
+        jumped, truth = _jump_cuts(video, args.jump, work)
+        _info, jump_index = probe_video(jumped)
+        jump_found = detect_cuts(jump_index.fingerprints)
+        hits, false, missed = _match(jump_found, truth, 1)
+        real.append({"video": str(video), "frames": info.frame_count, "cuts": found,
+                     "jump_truth": truth, "jump_found": jump_found})
+        print(f"{video.name}: {info.frame_count} frames, cuts found {found or 'none'}; "
+              f"with jump cuts at {truth}: found {jump_found} ({hits} true, {false} false, "
+              f"{missed} missed)")
+    if args.out:
+        args.out.write_text(json.dumps({"rows": rows, "clips": details, "real": real},
+                                       indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
