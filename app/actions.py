@@ -84,6 +84,9 @@ def _spec(w: MainWindow) -> list[tuple[str, str, str, list[QKeySequence], Callab
          "leaves such frames out"),
         ("Edit", "mark_no_face", "Mark frames as no &face…", [], w.absences.mark_range_dialog,
          "Mark a range of frames 'no face', or clear the mark there"),
+        ("Edit", "toggle_cut", "Toggle &shot cut here", [K("Shift+C")], w.cuts.toggle,
+         "Start a new shot at this frame (a cut the detection missed), or remove the cut here; "
+         "nothing is propagated across a cut"),
         ("Navigate", "prev_frame", "Previous frame", [K(Qt.Key.Key_Left)], lambda: f.step(-1),
          "Step back one frame"),
         ("Navigate", "next_frame", "Next frame", [K(Qt.Key.Key_Right)], lambda: f.step(1),

@@ -1,6 +1,7 @@
 """The status bar's view of the current frame: its number (and keyframe kind) and how many of its
 points are placed, accepted and predicted (``core.review_states``); the counts' tooltip is the
-legend of the point styles. A frame marked "no face" says so and counts no points."""
+legend of the point styles. A frame marked "no face" says so and counts no points; a frame
+that starts a new shot (a shot cut) says so."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ class FrameStatus(QObject):
         session.run_changed.connect(self.refresh)
         session.annotation_changed.connect(self._annotation_changed)
         session.absences_changed.connect(self.refresh)
+        session.cuts_changed.connect(self.refresh)
 
     def refresh(self, *_args: object) -> None:
         s = self.session
@@ -49,7 +51,8 @@ class FrameStatus(QObject):
         absent = s.is_absent()
         self.frame_label.setText(f"{frame_label(s.frame)} / {s.frame_count}"
                                  + (f"  · {kind} keyframe" if kind else "")
-                                 + ("  · no face" if absent else ""))
+                                 + ("  · no face" if absent else "")
+                                 + ("  · new shot" if s.is_cut() else ""))
         states = None if absent else s.frame_states()
         if states is None:
             self.states_label.setText("")

@@ -2,8 +2,9 @@
 icon) applied to the application.
 
 Icons are drawn in one ink (``INK``) plus a few fixed accents that match the timeline's colours
-(keyframe orange, pseudo-label blue, suggestion red, accepted green). On a dark palette the ink is
-replaced by the palette's button text colour so the line work stays readable; the accents stay.
+(keyframe orange, pseudo-label blue, suggestion red, accepted green, shot-cut magenta). On a
+dark palette the ink is replaced by the palette's button text colour so the line work stays
+readable; the accents stay.
 """
 
 from __future__ import annotations

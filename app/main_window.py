@@ -1,9 +1,10 @@
 """The main window: menus, toolbar, docks, status bar, and ``run_gui`` (the GUI entry point).
 
 It lays out the widgets and wires the session (state) to the controllers that do the work:
-frames (playback), edits, "no face" marks, detection, projects and jobs, propagation; the work
-itself lives in those modules and in core services. While no project is open the central area
-shows the welcome view; video files dropped on the window are added to the open project.
+frames (playback), edits, "no face" marks, shot cuts, detection, projects and jobs,
+propagation; the work itself lives in those modules and in core services. While no project is
+open the central area shows the welcome view; video files dropped on the window are added to
+the open project.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from app.about import show_about
 from app.absence_controller import AbsenceController
 from app.actions import build_actions
 from app.compat import install_refcount_guard, top_up_singleton_refs
+from app.cut_controller import CutController
 from app.detect import DetectController
 from app.drop import VideoDropFilter
 from app.editing import EditController
@@ -79,6 +81,7 @@ class MainWindow(QMainWindow):
         self.detector = DetectController(self.session, self.undo_stack, self.projects.run_job,
                                          self)
         self.absences = AbsenceController(self.session, self.undo_stack, self)
+        self.cuts = CutController(self.session, self.undo_stack, self)
         self.rerun_prompt = RerunPrompt(self)
         self.run_edits = EditsDuringRunWatcher(self.session, self.runner, self.rerun_prompt,
                                                self.propagation.propagate, self)
@@ -175,13 +178,14 @@ class MainWindow(QMainWindow):
         s.frame_changed.connect(self._frame_changed)
         s.run_changed.connect(self._run_changed)
         s.annotation_changed.connect(self._annotation_changed)
-        s.absences_changed.connect(lambda video_id: self._annotation_changed(video_id, s.frame))
+        for changed in (s.absences_changed, s.cuts_changed):
+            changed.connect(lambda video_id: self._annotation_changed(video_id, s.frame))
         s.edit_refused.connect(self.show_message)
         self.view.zoom_changed.connect(
             lambda z: self.zoom_label.setText(f"zoom {z * 100:.0f}%" if s.video else ""))
         self.view.play_requested.connect(self.frames.toggle_play)
         for controller in (self.frames, self.editor, self.detector, self.projects,
-                           self.propagation, self.run_edits, self.absences):
+                           self.propagation, self.run_edits, self.absences, self.cuts):
             controller.message.connect(self.show_message)
         self._connect_first_run()
         for controller in (self.projects, self.propagation):
@@ -241,7 +245,8 @@ class MainWindow(QMainWindow):
         s = self.session
         self.suggestions.set_suggestions(rank_suggestions(s.stats, s.keyframes,
                                                           absences=s.absent_ranges,
-                                                          frame_count=s.frame_count),
+                                                          frame_count=s.frame_count,
+                                                          cuts=s.cut_frames),
                                          s.run is not None)
         self.suggestions.select_frame(self.session.frame)
 

@@ -1,5 +1,5 @@
 """The GUI's view of the open project: current video, frame, keyframes, the frames marked "no
-face" and the latest run.
+face", the shot cuts and the latest run.
 
 ``LabelSession`` is the one place widgets read from and the undo commands write through. It holds
 the GUI thread's ``Project`` (each call opens and closes its own database session) and announces
@@ -33,6 +33,7 @@ class LabelSession(QObject):
     annotation_changed = Signal(int, int)  # video id, frame
     run_changed = Signal()
     absences_changed = Signal(int)  # video id: its "no face" ranges changed
+    cuts_changed = Signal(int)  # video id: its shot cuts changed
     edit_refused = Signal(str)  # the store's message for an edit it refused
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -44,6 +45,7 @@ class LabelSession(QObject):
         self.keyframe_points: dict[int, np.ndarray] = {}  # frame -> (68, 2), current video
         self.keyframe_states: dict[int, np.ndarray] = {}  # frame -> (68,) review states
         self.absent_ranges: list[Range] = []  # frames marked "no face", current video
+        self.cut_frames: list[int] = []  # frames that start a new shot, current video
         self.run: RunRecord | None = None  # latest usable run of the current video
         self.last_run: RunRecord | None = None  # newest run of any status
         self.pseudo: PseudoLabels | None = None
@@ -82,6 +84,7 @@ class LabelSession(QObject):
         self.keyframe_points = {}
         self.keyframe_states = {}
         self.absent_ranges = []
+        self.cut_frames = []
         self.run = self.last_run = None
         self.pseudo = self.stats = None
 
@@ -96,6 +99,7 @@ class LabelSession(QObject):
             state_frames, states = self.project.labels.states(video_id)
             self.keyframe_states = {int(f): s for f, s in zip(state_frames, states)}
             self.absent_ranges = self.project.absences.ranges(video_id)
+            self.cut_frames = self.project.cuts.frames(video_id)
             self._load_run()
         self.video_changed.emit()
         self.run_changed.emit()
@@ -158,6 +162,10 @@ class LabelSession(QObject):
         """Whether a frame (default: the current one) is marked "no face"."""
         frame = self.frame if frame is None else frame
         return any(first <= frame <= last for first, last in self.absent_ranges)
+
+    def is_cut(self, frame: int | None = None) -> bool:
+        """Whether a frame (default: the current one) starts a new shot."""
+        return (self.frame if frame is None else frame) in self.cut_frames
 
     def reviewed_count(self) -> int:
         """Frames of the current video whose annotation is a reviewed machine label."""
@@ -240,6 +248,27 @@ class LabelSession(QObject):
         if self.project is not None and self.video is not None and self.video.id == video_id:
             self.absent_ranges = self.project.absences.ranges(video_id)
         self.absences_changed.emit(video_id)
+
+    def set_cut(self, video_id: int, frame: int, cut: bool = True) -> list[int]:
+        """Add a shot cut at ``frame`` (or remove the one there); returns the cuts before.
+        ValidationError (unchanged) for frame 0 or a frame outside the video."""
+        assert self.project is not None
+        cuts = self.project.cuts
+        before = cuts.add(video_id, frame) if cut else cuts.remove(video_id, frame)
+        self._note_cuts(video_id)
+        return before
+
+    def replace_cuts(self, video_id: int, frames: list[int]) -> list[int]:
+        """Set a video's shot cuts to exactly ``frames`` (undo/redo); returns those before."""
+        assert self.project is not None
+        before = self.project.cuts.replace(video_id, frames)
+        self._note_cuts(video_id)
+        return before
+
+    def _note_cuts(self, video_id: int) -> None:
+        if self.project is not None and self.video is not None and self.video.id == video_id:
+            self.cut_frames = self.project.cuts.frames(video_id)
+        self.cuts_changed.emit(video_id)
 
     def _note_annotation(self, video_id: int, frame: int, source: str | None,
                          points: np.ndarray | None, states: np.ndarray | None) -> None:

@@ -1,9 +1,10 @@
 """Review: frames ranked by the latest run's suggestion score, each with the signal behind it.
 
 The ranking lives in core.suggest (shared with ``simulate-annotator``); ``SuggestionTableModel``
-adapts it to a table; ``SuggestionsPanel`` is the dock's content. Keyframes never appear in
-the list. A single click on a row (or Enter) seeks to its frame; a reason too long for its
-column shows in full on hover, and the columns can be widened.
+adapts it to a table; ``SuggestionsPanel`` is the dock's content. Keyframes and frames marked
+"no face" never appear in the list, and no suggested correction reaches across a shot cut. A
+single click on a row (or Enter) seeks to its frame; a reason too long for its column shows in
+full on hover, and the columns can be widened.
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ MAX_SUGGESTIONS = 30
 def rank_suggestions(stats: FrameStats | None, keyframes: set[int] | dict[int, str],
                      limit: int = MAX_SUGGESTIONS, min_gap: int = MIN_GAP, *,
                      absences: list[tuple[int, int]] | None = None,
-                     frame_count: int | None = None) -> list[Suggestion]:
+                     frame_count: int | None = None,
+                     cuts: list[int] | None = None) -> list[Suggestion]:
     """The panel's list: core.suggest's ``score`` ranking (keyframes and no-face frames left
-    out; with ``frame_count``, face segments without a keyframe first)."""
+    out, no correction reaching across a no-face frame or a shot cut of ``cuts``; with
+    ``frame_count``, face segments without a keyframe first)."""
     return core_rank(stats, keyframes, limit, min_gap, absences=absences or (),
-                     frame_count=frame_count)
+                     frame_count=frame_count, cuts=cuts or ())
 
 
 class SuggestionTableModel(QAbstractTableModel):

@@ -1,18 +1,20 @@
-"""The timeline strip (keyframes, corrections, pseudo-labels, suggestions, current frame) and,
-in tabs under it, the per-frame jitter / confidence plot of the latest run (and the trajectory
-plot, added by the main window). All draw from arrays; click to seek.
+"""The timeline strip (keyframes, corrections, pseudo-labels, suggestions, shot cuts, current
+frame) and, in tabs under it, the per-frame jitter / confidence plot of the latest run (and the
+trajectory plot, added by the main window). All draw from arrays; click to seek.
 
 A keyframe's tick tells how far it is reviewed by its line, not its colour: solid when every
 point is pinned (placed or accepted), dashed when some points are still predicted, dotted when
 none is pinned yet (a detection); its tooltip counts the points of each state. Frames marked "no
-face" are a dark band hatched in grey across the strip's height."""
+face" are a dark band hatched in grey across the strip's height. A shot cut is a magenta line
+across the strip at the left edge of the frame that starts the new shot, notched at both ends;
+hovering near it names that frame."""
 
 from __future__ import annotations
 
 import numpy as np
 import numpy.ma  # np.unique imports it lazily: ~70 ms on the GUI thread at first paint
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QRect, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -21,12 +23,13 @@ from PySide6.QtGui import (
     QPainter,
     QPaintEvent,
     QPen,
+    QPolygonF,
 )
 from PySide6.QtWidgets import QSizePolicy, QTabWidget, QToolTip, QVBoxLayout, QWidget
 
 from app.frame_plots import FramePlots
 from core.editing import is_reviewed
-from core.frame_numbers import frame_label
+from core.frame_numbers import frame_label, frame_number
 from core.review_states import PREDICTED, state_counts
 from core.segments import Range
 
@@ -37,10 +40,13 @@ SUGGESTED_COLOUR = QColor(235, 70, 70)
 CURSOR_COLOUR = QColor(255, 255, 255)
 ABSENT_COLOUR = QColor(22, 22, 26)  # the band of frames marked "no face"
 ABSENT_HATCH = QColor(120, 120, 132)  # its hatching
+CUT_COLOUR = QColor(236, 64, 236)  # a shot cut's line and notches
+CUT_NOTCH = 5  # half-width and depth of the notches (px)
+CUT_HIT = 3  # the tooltip names a cut whose line is this close to the mouse (px)
 LEGEND = ("Timeline: orange = keyframe, green = corrected/accepted; a solid tick = every point "
           "placed or accepted, dashed = partly reviewed, dotted = only predicted points; blue = "
-          "pseudo-labelled, red = suggested, grey hatched = no face (marked). Click or drag to "
-          "seek.")
+          "pseudo-labelled, red = suggested, grey hatched = no face (marked), magenta line "
+          "with notches = shot cut (a new shot starts). Click or drag to seek.")
 #: The tick's line by review: every point pinned, some pinned, none pinned.
 REVIEW_LINES = {"fully": Qt.PenStyle.SolidLine, "partly": Qt.PenStyle.DashLine,
                 "predicted": Qt.PenStyle.DotLine}
@@ -85,15 +91,18 @@ class TimelineStrip(QWidget):
         self.states: dict[int, np.ndarray] = {}
         self.review: dict[int, str] = {}  # keyframe -> "fully", "partly" or "predicted"
         self.absent: list[Range] = []  # frames marked "no face" (first, last), inclusive
+        self.cuts: list[int] = []  # frames that start a new shot
 
     def set_data(self, frame_count: int, keyframes: dict[int, str],
                  pseudo: np.ndarray | None, suggested: np.ndarray | None,
                  states: dict[int, np.ndarray] | None = None,
-                 absent: list[Range] | None = None) -> None:
+                 absent: list[Range] | None = None, cuts: list[int] | None = None) -> None:
         """``keyframes``: frame -> source; ``states``: frame -> its points' review states (a
-        keyframe without counts all its points placed); ``absent``: the "no face" ranges."""
+        keyframe without counts all its points placed); ``absent``: the "no face" ranges;
+        ``cuts``: the frames that start a new shot."""
         self.frame_count = frame_count
         self.absent = list(absent or [])
+        self.cuts = sorted(int(c) for c in cuts or [])
         frames = np.array(sorted(keyframes), dtype=np.int64)
         corrected = np.array([is_reviewed(keyframes[f]) for f in frames], dtype=bool)
         self.keyframes = frames[~corrected] if len(frames) else frames
@@ -115,6 +124,23 @@ class TimelineStrip(QWidget):
         width = max(self.width() - 1, 1)
         return np.unique((frames.astype(np.float64) + 0.5) * width
                          / max(self.frame_count, 1)).astype(np.int64)
+
+    def _cut_x(self, frame: int) -> int:
+        """The strip's x of a cut at ``frame``: the left edge of that frame's column."""
+        return round(frame * max(self.width() - 1, 1) / max(self.frame_count, 1))
+
+    def _paint_cuts(self, painter: QPainter) -> None:
+        h = self.height()
+        for frame in self.cuts:
+            x = self._cut_x(frame)
+            painter.setPen(QPen(CUT_COLOUR, 2))
+            painter.drawLine(x, 0, x, h)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(CUT_COLOUR)
+            for tip, base in ((CUT_NOTCH, 0), (h - CUT_NOTCH, h)):
+                painter.drawPolygon(QPolygonF([QPointF(x - CUT_NOTCH, base),
+                                               QPointF(x + CUT_NOTCH, base),
+                                               QPointF(x, tip)]))
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
@@ -144,6 +170,7 @@ class TimelineStrip(QWidget):
                 painter.setPen(pen)
                 for x in self._x(subset):
                     painter.drawLine(int(x), 2, int(x), h - band)
+        self._paint_cuts(painter)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(SUGGESTED_COLOUR)
         for x in self._x(self.suggested):
@@ -173,6 +200,8 @@ class TimelineStrip(QWidget):
             counts = state_counts(self.states[frame])
             kinds.insert(1, ", ".join(f"{counts[name]} {name}"
                                       for name in ("placed", "accepted", "predicted")))
+        kinds[:0] = [f"shot cut (frame {frame_number(c)})" for c in self.cuts
+                     if c == frame or abs(self._cut_x(c) - x) <= CUT_HIT]
         return f"{frame_label(frame)}{''.join(f' · {k}' for k in kinds)}\n{LEGEND}"
 
     def event(self, event: QEvent) -> bool:

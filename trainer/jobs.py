@@ -25,7 +25,6 @@ from core.propagation import Propagation
 from core.propagation.constraints import PartialReview
 from core.propagation.edits import load_constraints
 from core.propagation.segmented import propagate_segments
-from core.segments import face_segments
 from core.store import Project, RunRecord
 from core.store.records import RunResults
 
@@ -150,9 +149,8 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
         config = {"preset": preset, **asdict(cfg)}
     elif resume:
         raise ValidationError(f"--resume applies to the TSAL methods, not {method!r}")
-    absences = project.absences.ranges(video_id)
-    segments = face_segments(video.frame_count, absences)
-    if absences:  # recorded only where there are any: a plain run's config stays as it was
+    segments = project.absences.segments(video_id, video.frame_count)
+    if segments != [(0, video.frame_count - 1)]:  # no-face frames or shot cuts split it
         config["segments"] = [list(s) for s in segments]
     previous = project.runs.latest(video_id)
     run = project.runs.create(video_id, method, config=config, device=device_label,
