@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.formats.pts import read_pts
 from core.formats.vw300 import import_300vw
 from core.landmarks import inter_ocular_distance
+from core.review_queue import contiguous_segments
 from core.store import Project
 from evaluation.synthetic.clip import make_clip
 from trainer.jobs import propagate_video
@@ -77,7 +78,7 @@ def measure_clip(clip: Path, frames: int, size: tuple[int, int], method: str,
     labelled[labels.frames] = True
     confidence = np.zeros(frames)
     confidence[labels.frames] = labels.confidence.mean(axis=1)
-    spans = [(int(a), int(b)) for a, b in _runs(out)]
+    spans = contiguous_segments(out)
     marked, _ = _propagate(clip, work / f"{clip.name}-marked.sqlite", method, spans)
     marked_labelled = np.zeros(frames, bool)
     marked_labelled[marked.frames] = True
@@ -93,15 +94,6 @@ def measure_clip(clip: Path, frames: int, size: tuple[int, int], method: str,
         "nme_in_marked": round(_nme(marked.points[[index_of[t] for t in both]],
                                     truth[both]), 3),
     }
-
-
-def _runs(frames: np.ndarray) -> list[tuple[int, int]]:
-    if len(frames) == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(frames) != 1)
-    starts = np.concatenate([[0], breaks + 1])
-    ends = np.concatenate([breaks, [len(frames) - 1]])
-    return [(int(frames[s]), int(frames[e])) for s, e in zip(starts, ends)]
 
 
 def main() -> int:

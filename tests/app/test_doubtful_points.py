@@ -10,8 +10,7 @@ from PySide6.QtCore import Qt
 
 from core.landmarks import GROUP_RANGES, N_POINTS
 from core.review_states import PLACED
-from core.store.records import STAT_FIELDS, RunResults
-from tests.app.conftest import CLIP_FRAMES, wait_frame
+from tests.app.conftest import CLIP_FRAMES, show_zoomed, wait_frame, write_finished_run
 from tests.app.test_review_states import _drag_point
 
 FRAME = 5
@@ -21,21 +20,10 @@ MOUTH = set(GROUP_RANGES["outer_lips"]) | set(GROUP_RANGES["inner_lips"])
 @pytest.fixture
 def doubtful_mouth(qtbot, window):
     """A finished run, confident (0.8) everywhere but on the mouth of frame ``FRAME`` (0.02)."""
-    s = window.session
-    project, video = s.project, s.video
-    base = project.labels.get(video.id, 0).points
-    frames = np.arange(CLIP_FRAMES)
-    points = np.stack([base + 0.3 * f for f in frames]).astype(np.float32)
     confidence = np.full((CLIP_FRAMES, N_POINTS), 0.8, dtype=np.float32)
     confidence[FRAME, sorted(MOUTH)] = 0.02
-    stats = {name: np.linspace(0.1, 0.9, CLIP_FRAMES) for name in STAT_FIELDS}
-    run = project.runs.create(video.id, "interpolation")
-    project.runs.finish(run.id, "done", results=RunResults(frames, points, confidence, stats))
-    s.reload_run()
-    s.seek(FRAME)
-    wait_frame(qtbot, window, FRAME)
-    window.view.zoom_to_points(points[FRAME])
-    qtbot.wait(20)
+    points = write_finished_run(window, confidence)
+    show_zoomed(qtbot, window, FRAME, points)
     return window
 
 

@@ -13,8 +13,7 @@ from app.commands import DetectCommand
 from app.landmark_items import POINT_LEGEND
 from core.landmarks import GROUP_RANGES, N_POINTS
 from core.review_states import ACCEPTED, PLACED, PREDICTED
-from core.store.records import STAT_FIELDS, RunResults
-from tests.app.conftest import CLIP_FRAMES, wait_frame
+from tests.app.conftest import show_zoomed, wait_frame, write_finished_run
 
 FRAME = 5  # no keyframe: only the run's pseudo-label
 EYE = list(GROUP_RANGES["right_eye"])
@@ -24,20 +23,8 @@ EYE = list(GROUP_RANGES["right_eye"])
 def predicted(qtbot, window):
     """The window with a finished run that pseudo-labels every frame (written straight to the
     store, no trainer process), showing frame ``FRAME``."""
-    s = window.session
-    project, video = s.project, s.video
-    base = project.labels.get(video.id, 0).points
-    frames = np.arange(CLIP_FRAMES)
-    points = np.stack([base + 0.3 * f for f in frames]).astype(np.float32)
-    confidence = np.full((CLIP_FRAMES, N_POINTS), 0.8, dtype=np.float32)
-    stats = {name: np.linspace(0.1, 0.9, CLIP_FRAMES) for name in STAT_FIELDS}
-    run = project.runs.create(video.id, "interpolation")
-    project.runs.finish(run.id, "done", results=RunResults(frames, points, confidence, stats))
-    s.reload_run()
-    s.seek(FRAME)
-    wait_frame(qtbot, window, FRAME)
-    window.view.zoom_to_points(points[FRAME])
-    qtbot.wait(20)
+    points = write_finished_run(window)
+    show_zoomed(qtbot, window, FRAME, points)
     return window
 
 
