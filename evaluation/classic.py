@@ -59,6 +59,21 @@ def _check(tally: Tally, step: int, points: np.ndarray, gt: np.ndarray, labelled
     return HEADLINE.met(nme, worst)
 
 
+def _review(t: int, step: int, labels: dict[int, np.ndarray], points: np.ndarray,
+            gt: np.ndarray, hands: Hands, tally: Tally, note: str, keep: bool = False
+            ) -> tuple[np.ndarray, bool]:
+    """The person reviews frame ``t`` of the interpolated ``points``; a corrected frame (or,
+    with ``keep``, any reviewed frame) becomes a keyframe and the interpolation is redone.
+    Returns the points and whether the headline's target is met."""
+    correction = hands.correct(points[t], gt[t], t)
+    tally.add(correction)
+    if correction.drags or keep:
+        assert correction.points is not None
+        labels[t] = correction.points
+        points = interpolate(len(gt), labels).points
+    return points, _check(tally, step, points, gt, len(labels), note)
+
+
 def cvat_review(clip: str, gt: np.ndarray, k: int, hands: Hands, *,
                 stop_at_target: bool = True, detections: np.ndarray | None = None) -> Tally:
     """Keyframes every ``k``-th frame (and the last), then a review of every other frame in
@@ -76,13 +91,8 @@ def cvat_review(clip: str, gt: np.ndarray, k: int, hands: Hands, *,
         if t in labels:
             continue
         step += 1
-        correction = hands.correct(points[t], gt[t], t)
-        tally.add(correction)
-        if correction.drags:
-            assert correction.points is not None
-            labels[t] = correction.points
-            points = interpolate(n, labels).points
-        if _check(tally, step, points, gt, len(labels), note) and stop_at_target:
+        points, met = _review(t, step, labels, points, gt, hands, tally, note)
+        if met and stop_at_target:
             return tally
     if tally.points[-1].reviewed != tally.reviewed:
         tally.record(step, points, gt, len(labels), note)
@@ -107,12 +117,9 @@ def cvat_halving(clip: str, gt: np.ndarray, hands: Hands, *, stop_at_target: boo
             break
         for t in middles:
             step += 1
-            correction = hands.correct(points[t], gt[t], t)
-            tally.add(correction)
-            assert correction.points is not None
-            labels[t] = correction.points  # unchanged when no drag: it lies on the line
-            points = interpolate(n, labels).points
-            if _check(tally, step, points, gt, len(labels), note) and stop_at_target:
+            # a middle frame becomes a keyframe even without a drag: it lies on the line
+            points, met = _review(t, step, labels, points, gt, hands, tally, note, keep=True)
+            if met and stop_at_target:
                 return tally
     if tally.points[-1].reviewed != tally.reviewed:
         tally.record(step, points, gt, len(labels), note)
