@@ -295,7 +295,7 @@ class MainWindow(QMainWindow):
         self.timeline.strip.set_data(s.frame_count, s.keyframes,
                                      None if s.pseudo is None else s.pseudo.frames,
                                      self.suggestions.frames(), s.keyframe_states,
-                                     s.absent_ranges)
+                                     s.absent_ranges, s.cut_frames)
 
     def _annotation_changed(self, video_id: int, frame: int) -> None:
         if self.session.video is not None and self.session.video.id == video_id:

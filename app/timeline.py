@@ -137,10 +137,12 @@ class TimelineStrip(QWidget):
             painter.drawLine(x, 0, x, h)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(CUT_COLOUR)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
             for tip, base in ((CUT_NOTCH, 0), (h - CUT_NOTCH, h)):
                 painter.drawPolygon(QPolygonF([QPointF(x - CUT_NOTCH, base),
                                                QPointF(x + CUT_NOTCH, base),
                                                QPointF(x, tip)]))
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
