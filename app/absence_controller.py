@@ -13,10 +13,8 @@ refused label edit.
 
 from __future__ import annotations
 
-import logging
-
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QUndoCommand, QUndoStack
+from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -26,57 +24,38 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.commands import VideoMarksCommand
 from app.state import LabelSession
-from core.errors import ValidationError
 from core.frame_numbers import frame_index, frame_number
-from core.segments import Range, describe_ranges
-
-logger = logging.getLogger(__name__)
+from core.segments import describe_ranges
 
 
 def _frames_text(first: int, last: int) -> str:
     return f"frame{'s' if last > first else ''} {describe_ranges([(first, last)])}"
 
 
-class AbsenceCommand(QUndoCommand):
+class AbsenceCommand(VideoMarksCommand):
     """Mark frames first … last "no face" (``absent``) or clear the mark; undo and redo restore
     the video's ranges exactly. ``frame`` is the frame shown when it is undone or redone."""
+
+    what = "no-face"
 
     def __init__(self, session: LabelSession, video_id: int, first: int, last: int,
                  absent: bool, frame: int) -> None:
         verb = "Mark" if absent else "Clear"
-        super().__init__(f"{verb} no face ({_frames_text(first, last)})")
-        self._session = session
-        self.video_id, self.first, self.last, self.absent = video_id, first, last, absent
-        self.frame = frame
-        self.before: list[Range] | None = None
-        self.after: list[Range] | None = None
-        self.refused: str | None = None  # the store's message when it refused the change
+        super().__init__(f"{verb} no face ({_frames_text(first, last)})", session, video_id,
+                         frame)
+        self.first, self.last, self.absent = first, last, absent
 
-    def redo(self) -> None:
-        self._session.focus(self.video_id, self.frame)
-        if self.after is not None:
-            self._session.replace_absences(self.video_id, self.after)
-            return
-        try:
-            before = self._session.mark_absent(self.video_id, self.first, self.last,
-                                               self.absent)
-        except ValidationError as exc:
-            logger.info("no-face change refused: %s", exc)
-            self.refused = str(exc)
-            self.setObsolete(True)
-            self._session.edit_refused.emit(self.refused)
-            return
+    def apply(self) -> list:
+        return self._session.mark_absent(self.video_id, self.first, self.last, self.absent)
+
+    def current(self) -> list:
         assert self._session.project is not None
-        after = self._session.project.absences.ranges(self.video_id)
-        if after == before:  # nothing changed: nothing to undo
-            self.setObsolete(True)
-        self.before, self.after = before, after
+        return self._session.project.absences.ranges(self.video_id)
 
-    def undo(self) -> None:
-        self._session.focus(self.video_id, self.frame)
-        if self.before is not None:
-            self._session.replace_absences(self.video_id, self.before)
+    def restore(self, marks: list) -> None:
+        self._session.replace_absences(self.video_id, marks)
 
 
 class RangeDialog(QDialog):

@@ -232,3 +232,56 @@ class DeleteKeyframeCommand(AnnotationCommand):
     def __init__(self, session: LabelSession, video_id: int, frame: int) -> None:
         super().__init__(session, video_id, frame, None, None, "manual",
                          f"Delete keyframe ({frame_label(frame)})")
+
+
+class VideoMarksCommand(QUndoCommand):
+    """A change to one of a video's lists of marks (no-face ranges, shot cuts) that undo and
+    redo restore exactly. The first redo asks the store for the change (``apply``, which
+    returns the marks before); from then on undo and redo put back the marks before and after
+    (``restore``). A change the store refuses makes the command obsolete and its message goes
+    to the status bar (``edit_refused``); one that changes nothing is dropped as well. Both show
+    ``frame`` of the video first."""
+
+    what = "marks"  # for the log
+
+    def __init__(self, text: str, session: LabelSession, video_id: int, frame: int) -> None:
+        super().__init__(text)
+        self._session = session
+        self.video_id, self.frame = video_id, frame
+        self.before: list | None = None
+        self.after: list | None = None
+        self.refused: str | None = None  # the store's message when it refused the change
+
+    def apply(self) -> list:
+        """Make the change in the store; return the marks before it."""
+        raise NotImplementedError
+
+    def current(self) -> list:
+        """The video's marks as stored now."""
+        raise NotImplementedError
+
+    def restore(self, marks: list) -> None:
+        raise NotImplementedError
+
+    def redo(self) -> None:
+        self._session.focus(self.video_id, self.frame)
+        if self.after is not None:
+            self.restore(self.after)
+            return
+        try:
+            before = self.apply()
+        except ValidationError as exc:
+            logger.info("%s change refused: %s", self.what, exc)
+            self.refused = str(exc)
+            self.setObsolete(True)
+            self._session.edit_refused.emit(self.refused)
+            return
+        after = self.current()
+        if after == before:  # nothing changed: nothing to undo
+            self.setObsolete(True)
+        self.before, self.after = before, after
+
+    def undo(self) -> None:
+        self._session.focus(self.video_id, self.frame)
+        if self.before is not None:
+            self.restore(self.before)

@@ -13,55 +13,36 @@ obsolete and its message goes to the status bar (``edit_refused``), like a refus
 
 from __future__ import annotations
 
-import logging
-
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QUndoCommand, QUndoStack
+from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import QWidget
 
+from app.commands import VideoMarksCommand
 from app.state import LabelSession
-from core.errors import ValidationError
 from core.frame_numbers import frame_number
 
-logger = logging.getLogger(__name__)
 
-
-class CutCommand(QUndoCommand):
+class CutCommand(VideoMarksCommand):
     """Add a shot cut at ``frame`` (``cut``) or remove the one there; undo and redo restore the
     video's cuts exactly and show ``frame``."""
 
+    what = "shot cut"
+
     def __init__(self, session: LabelSession, video_id: int, frame: int, cut: bool) -> None:
         verb = "Add" if cut else "Remove"
-        super().__init__(f"{verb} shot cut (frame {frame_number(frame)})")
-        self._session = session
-        self.video_id, self.frame, self.cut = video_id, frame, cut
-        self.before: list[int] | None = None
-        self.after: list[int] | None = None
-        self.refused: str | None = None  # the store's message when it refused the change
+        super().__init__(f"{verb} shot cut (frame {frame_number(frame)})", session, video_id,
+                         frame)
+        self.cut = cut
 
-    def redo(self) -> None:
-        self._session.focus(self.video_id, self.frame)
-        if self.after is not None:
-            self._session.replace_cuts(self.video_id, self.after)
-            return
-        try:
-            before = self._session.set_cut(self.video_id, self.frame, self.cut)
-        except ValidationError as exc:
-            logger.info("shot cut change refused: %s", exc)
-            self.refused = str(exc)
-            self.setObsolete(True)
-            self._session.edit_refused.emit(self.refused)
-            return
+    def apply(self) -> list:
+        return self._session.set_cut(self.video_id, self.frame, self.cut)
+
+    def current(self) -> list:
         assert self._session.project is not None
-        after = self._session.project.cuts.frames(self.video_id)
-        if after == before:  # nothing changed: nothing to undo
-            self.setObsolete(True)
-        self.before, self.after = before, after
+        return self._session.project.cuts.frames(self.video_id)
 
-    def undo(self) -> None:
-        self._session.focus(self.video_id, self.frame)
-        if self.before is not None:
-            self._session.replace_cuts(self.video_id, self.before)
+    def restore(self, marks: list) -> None:
+        self._session.replace_cuts(self.video_id, marks)
 
 
 class CutController(QObject):
