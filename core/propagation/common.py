@@ -8,6 +8,7 @@ method's name (a key of ``core.propagation.METHODS``).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,18 +44,21 @@ class Propagation:
 
 
 class Ticker:
-    """Counts work units, reports progress and raises CancelledError when asked to stop."""
+    """Counts work units, reports progress and raises CancelledError when asked to stop; safe
+    to call from several threads (the reports stay in order)."""
 
     def __init__(self, total: int, progress: Progress | None, should_stop: ShouldStop | None):
         self.total, self.done = max(int(total), 1), 0
         self._progress, self._should_stop = progress, should_stop
+        self._lock = threading.Lock()
 
     def __call__(self, units: int = 1) -> None:
         if self._should_stop is not None and self._should_stop():
             raise CancelledError("propagation cancelled")
-        self.done += units
-        if self._progress is not None:
-            self._progress(min(self.done, self.total), self.total)
+        with self._lock:
+            self.done += units
+            if self._progress is not None:
+                self._progress(min(self.done, self.total), self.total)
 
     def finish(self) -> None:
         """Report ``total/total`` unless the last report already did."""

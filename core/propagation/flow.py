@@ -9,6 +9,7 @@ their neighbours by a similarity fit. Confidence falls with the estimated tracki
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from itertools import chain, pairwise
 
 import cv2
@@ -224,9 +225,13 @@ def flow_track(frame: FrameSource, n_frames: int, keyframes: Mapping[int, np.nda
         if b - a < 2:
             continue
         scale = face_scale(keys[a], keys[b])
-        stepper = _Stepper(method, scale)
-        forward = _track(stepper, (cache[i] for i in range(a, b)), keys[a], scale, ticker)
-        backward = _track(stepper, (cache[i] for i in range(b, a, -1)), keys[b], scale, ticker)
+        # the two directions are independent and OpenCV releases the GIL: run them together
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(_track, _Stepper(method, scale),
+                                  (cache[i] for i in range(a, b)), keys[a], scale, ticker)
+            backward = _track(_Stepper(method, scale), (cache[i] for i in range(b, a, -1)),
+                              keys[b], scale, ticker)
+            forward = pending.result()
         points[a + 1:b], confidence[a + 1:b] = _blend(a, b, forward, backward, scale)
     if last < n - 1:  # after the last keyframe: stream forwards, holding two frames at a time
         start_image, cache = (cache[last] if last in cache else load(last)), {}
