@@ -6,7 +6,7 @@ read apart without colour vision: *placed* is a filled disc, *accepted* a ring w
 with a run's confidence are coloured by it (red low, green high). Occluded points keep their
 state's centre inside a larger dashed ring in the point's colour over a dark outline, opaque so
 that they are easy to find and grab on any frame. A predicted point the run's confidence marks
-as likely wrong (``core.suggest.suspect_points``) has a wide red ring around it, so the person
+as likely wrong (``core.suggest.suspect_points``) has a red ring around it, so the person
 looks there first.
 """
 
@@ -50,14 +50,14 @@ ACCEPTED_RADIUS = 5.0  # the ring of an accepted point, around its centre dot
 ACCEPTED_RING_WIDTH = 2.0
 PREDICTED_RING_WIDTH = 2.5
 DOUBTFUL_COLOUR = QColor(255, 40, 40)
-DOUBTFUL_RADIUS = 9.0  # well outside every other ring, so it reads on any state and size
-DOUBTFUL_RING_WIDTH = 2.0
+DOUBTFUL_RADIUS = 6.5  # just outside a point, so neighbouring doubtful points stay apart
+DOUBTFUL_RING_WIDTH = 1.5
 #: The centre dot's radius by state, on a visible and on an occluded point (None: no dot).
 CENTRE_RADIUS = {True: {PLACED: None, ACCEPTED: 2.4, PREDICTED: None},
                  False: {PLACED: 3.2, ACCEPTED: 1.8, PREDICTED: None}}
 POINT_LEGEND = ("Points: filled disc = placed · ring with a centre dot = accepted\n"
                 "hollow ring = predicted (coloured by confidence when a run gave one)\n"
-                "larger dashed ring = occluded · wide red ring = doubtful (likely wrong)")
+                "larger dashed ring = occluded · red ring = doubtful (likely wrong)")
 _EDGE_A = np.array([a for a, _ in EDGES])
 _EDGE_B = np.array([b for _, b in EDGES])
 

@@ -158,7 +158,7 @@ def _ranked(stats: FrameStats, keys: set[int], limit: int, min_gap: int, estimat
                         corrected=since)
     lost = np.zeros(n, dtype=bool)
     if "face_lost" in stats.values:
-        lost[frames] = np.asarray(stats["face_lost"]) > 0
+        lost[frames] = np.asarray(stats["face_lost"]) >= 0.5  # stored as 0 or 1
     ranked = []
     for pick in picks:
         a, b = pick.gap

@@ -108,6 +108,7 @@ def write_finished_run(window, confidence=None):
     if confidence is None:
         confidence = np.full((CLIP_FRAMES, N_POINTS), 0.8, dtype=np.float32)
     stats = {name: np.linspace(0.1, 0.9, CLIP_FRAMES) for name in STAT_FIELDS}
+    stats["face_lost"] = np.zeros(CLIP_FRAMES)  # 0 or 1 in a run: no frame lost here
     run = project.runs.create(video.id, "interpolation")
     project.runs.finish(run.id, "done", results=RunResults(frames, points, confidence, stats))
     s.reload_run()
