@@ -95,6 +95,20 @@ class FrameLoaderWorker(QThread):
                 reader.prefetch(frame, before=8, after=24)
 
 
+def forget_dummy_thread() -> None:
+    """Drop the record ``threading`` keeps of this QThread, if it made one.
+
+    Python code on a thread it did not start (a QThread) that asks for the current thread (a
+    thread pool, logging) gets a ``threading._DummyThread`` entry that CPython 3.11 never
+    removes: one more per job, for the whole session. Called as the job's thread ends, after
+    its last Python work."""
+    active = getattr(threading, "_active", None)
+    if isinstance(active, dict):
+        record = active.get(threading.get_ident())
+        if isinstance(record, threading._DummyThread):
+            active.pop(threading.get_ident(), None)
+
+
 class JobWorker(QThread):
     """Runs ``job(project, progress, should_stop)`` on its own ``Project`` in this thread.
 
@@ -132,6 +146,8 @@ class JobWorker(QThread):
             self.failed.emit(f"{type(exc).__name__}: {exc}", False)
         else:
             self.succeeded.emit(result)
+        finally:
+            forget_dummy_thread()
 
 
 class TaskWorker(QThread):
@@ -155,3 +171,5 @@ class TaskWorker(QThread):
             self.failed.emit(str(exc) or type(exc).__name__)
         else:
             self.succeeded.emit(self.result)
+        finally:
+            forget_dummy_thread()
