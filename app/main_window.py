@@ -44,7 +44,7 @@ from app.propagation_controller import PropagationController
 from app.run_edits import EditsDuringRunWatcher, RerunPrompt
 from app.shortcuts import ShortcutsDialog
 from app.state import LabelSession
-from app.status_bar import build_status_bar
+from app.status_bar import build_status_bar, run_text
 from app.suggestions import SuggestionsPanel, rank_suggestions
 from app.timeline import TimelinePanel
 from app.trajectory import TrajectoryPanel
@@ -287,7 +287,8 @@ class MainWindow(QMainWindow):
         self._refresh_timeline_strip()
         run = s.last_run
         self.device_label.setText(f"device: {run.device or '?'}" if run else "")
-        self.run_label.setText(f"run {run.id} {run.method}: {run.status}" if run else "no run")
+        text, self.run_label.tip = run_text(run)
+        self.run_label.setText(text)
 
     def _refresh_timeline_strip(self) -> None:
         self._refresh_suggestions()

@@ -95,3 +95,19 @@ def build_status_bar(bar: QStatusBar, prompt: QWidget, run_panel: QWidget) -> St
     # re-lays out (and repaints) the whole window
     bar.setMinimumHeight(max(run_panel.sizeHint().height(), prompt.sizeHint().height()) + 6)
     return widgets
+
+
+def run_text(run) -> tuple[str, str]:  # run: core.store.RunRecord | None
+    """The run label's text, ``run 3 final: done · held-out NME 2.1 %``, and its tooltip."""
+    if run is None:
+        return "no run", ""
+    text = f"run {run.id} {run.method}: {run.status}"
+    nme = (run.metrics or {}).get("estimated_nme")
+    if not isinstance(nme, (int, float)):
+        return text, ""
+    count = (run.metrics or {}).get("held_out_keyframes", "?")
+    return (f"{text} · held-out NME {100 * nme:.1f} %",
+            f"The run's estimated accuracy: each of {count} keyframes predicted from its two "
+            "neighbours alone (tracking and smoothing, no training) and compared with your "
+            "label, as a % of the inter-ocular distance. Pessimistic: those gaps are twice as "
+            "long as the real ones.")

@@ -24,6 +24,7 @@ from core.propagation import METHODS as BASELINE_METHODS
 from core.propagation import Propagation
 from core.propagation.constraints import PartialReview
 from core.propagation.edits import load_constraints
+from core.propagation.holdout import holdout_nme
 from core.propagation.segmented import propagate_segments
 from core.store import Project, RunRecord
 from core.store.records import RunResults
@@ -164,7 +165,11 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
             result = propagate_segments(propagate, reader.frame, segments, keyframes, partial,
                                         progress=progress, should_stop=should_stop,
                                         frame_size=(video.width, video.height), **kwargs)
-        compute_s = time.perf_counter() - started
+            compute_s = time.perf_counter() - started
+            # the run's estimated accuracy: each interior keyframe predicted from its
+            # neighbours (a fraction of a flow propagation; not for a stopped run)
+            estimate = None if result.info.get("stopped") else holdout_nme(
+                reader.frame, keyframes, segments, should_stop=should_stop)
         results = RunResults(result.frames, result.points, result.confidence, result.stats)
         info = result.info
         stopped = bool(info.get("stopped"))
@@ -173,10 +178,13 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
                    "s_per_frame": round((time.perf_counter() - started)
                                         / max(video.frame_count, 1), 5),
                    **info.get("timings", {})}
-        metrics = {"start": info["start"], "steps": info["steps"]} if "start" in info else None
+        metrics = {"start": info["start"], "steps": info["steps"]} if "start" in info else {}
+        if estimate is not None:
+            metrics.update(estimate.as_metrics())
+            timings["holdout_s"] = round(time.perf_counter() - started - compute_s, 3)
         # pseudo-labels, statistics and the final status: one transaction
         return project.runs.finish(
-            run.id, "stopped" if stopped else "done", timings=timings, metrics=metrics,
+            run.id, "stopped" if stopped else "done", timings=timings, metrics=metrics or None,
             checkpoint_path=info.get("checkpoint"), results=results,
             message="stopped early: results so far kept; --resume continues" if stopped else "")
     except CancelledError as exc:

@@ -1,0 +1,15 @@
+"""The status bar's run label names the run's held-out estimate (issue 12 §3)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from app.status_bar import run_text
+
+
+def test_the_status_bar_names_the_estimate():
+    run = SimpleNamespace(id=3, method="final", status="done",
+                          metrics={"estimated_nme": 0.0213, "held_out_keyframes": 14})
+    text, tip = run_text(run)
+    assert text == "run 3 final: done · held-out NME 2.1 %" and "14 keyframes" in tip
+    assert run_text(None) == ("no run", "")
