@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -87,6 +88,14 @@ class RunOptions:
     warm_start: bool = True  # start from checkpoint_dir's last finished training
     fps: float | None = None  # the video's frame rate (scales the smoother)
     cache: RunCache | None = None  # share trainings between calls (the benchmark's methods)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity; all of them where that is unknown)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def select_device(requested: str = "auto") -> torch.device:
@@ -250,8 +259,8 @@ def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[in
         JobProgress({"cached": 1}, progress).finish()
         return cached
     device = select_device(options.device)
-    if device.type == "cpu":
-        torch.set_num_threads(cfg.threads)
+    if device.type == "cpu":  # never more threads than the cores this process may use
+        torch.set_num_threads(max(1, min(cfg.threads, usable_cores())))
     digest = checkpoint.keyframes_digest(keys)
     train_cfg, start_state, start = _training_plan(cfg, options, store, digest)
     done_before = int(start_state["step"]) if start == "resume" else 0
