@@ -4,8 +4,8 @@
                                           [--policies PASSIVE ACTIVE] [--work DIR]
 
 One synthetic hard clip is imported into three scratch projects. For each OpenMP wait policy
-(``OMP_WAIT_POLICY`` given to the trainer processes; ACTIVE is how they ran before this issue,
-PASSIVE what the trainer now sets), ``main.py propagate --method final`` runs on one project
+(``OMP_WAIT_POLICY`` given to the trainer processes; ACTIVE is how torch's OpenMP behaves by
+default, spinning while it waits), ``main.py propagate --method final`` runs on one project
 alone, then on two projects at once, as two users (or a GUI and a script) would start them.
 Prints each wall time and the ratio two-at-once / one-alone (the issue's target: ≤ 2.5 on a
 2-core CPU; perfect sharing of two cores by two jobs that each use both would be 2.0).

@@ -1,5 +1,5 @@
-"""The trainer shares a small CPU: OpenMP threads sleep while waiting, and torch never gets
-more threads than the cores the process may use (issue 13 §1)."""
+"""The trainer shares a small CPU: torch never gets more threads than the cores the process may
+use (issue 13 §1)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,6 @@ def _run(code: str, env: dict[str, str] | None = None, cores: str | None = None)
     environment.update(env or {})
     return subprocess.run(command, cwd=REPO_ROOT, env=environment, capture_output=True,
                           text=True, check=True).stdout.strip()
-
-
-def test_openmp_waits_passively_unless_the_user_says_otherwise():
-    code = "import trainer.tsal, os; print(os.environ['OMP_WAIT_POLICY'])"
-    assert _run(code) == "PASSIVE"
-    assert _run(code, {"OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
 
 
 def test_torch_threads_never_exceed_the_usable_cores():

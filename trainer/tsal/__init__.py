@@ -7,18 +7,9 @@
 fused with bidirectional flow tracking by estimated error, then smoothed in time) and the
 ablations "no-sic", "no-mfds" and "no-async" (the teacher trained alone, never filtered towards
 a student). Methods called with one :class:`RunCache` share a training with the same config.
-
-Importing it sets ``OMP_WAIT_POLICY=PASSIVE`` (unless the environment says otherwise) before
-torch loads OpenMP: torch's CPU threads then sleep while they wait instead of spinning, so two
-trainings (or a training and the GUI) on a 2-core machine do not burn each other's cores
-(docs/MEASUREMENTS.md, issue 13).
 """
 
 from __future__ import annotations
-
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported, below
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
