@@ -250,9 +250,12 @@ class StatsPlot(FramePlots):
         self.frame_count = frame_count
         empty = np.zeros(0)
         has = frames is not None and len(frames) > 0
-        self.jitter_plot.curve.setData(frames if has else empty, jitter if has else empty)
+        # no line across frames the run has nothing for (no-face frames, a stopped run)
+        connect = np.r_[np.diff(frames) == 1, False] if has else "all"
+        self.jitter_plot.curve.setData(frames if has else empty, jitter if has else empty,
+                                       connect=connect)
         self.confidence_plot.curve.setData(frames if has else empty,
-                                           confidence if has else empty)
+                                           confidence if has else empty, connect=connect)
         self.jitter_plot.setXRange(0, max(frame_count - 1, 1), padding=0.01)
         if has and jitter is not None:
             top = float(np.percentile(jitter, 99.5)) if len(jitter) else 1.0
