@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from core.errors import StoreError, ValidationError
+from core.errors import ValidationError
 from core.frame_numbers import frame_number
 from core.segments import (
     Range,
@@ -27,7 +27,8 @@ from core.segments import (
     merge_ranges,
     remove_range,
 )
-from core.store.models import AbsenceRow, AnnotationRow, EditLogRow, VideoRow
+from core.store.marks import change_marks
+from core.store.models import AbsenceRow, AnnotationRow
 
 if TYPE_CHECKING:
     from core.store.project import Project
@@ -114,23 +115,11 @@ class AbsenceService:
         return self._write(video_id, change, "set_absent", author)
 
     def _write(self, video_id: int, change, action: str, author: str | None) -> list[Range]:
-        from core.store.labels import default_author
-
-        with self._project.session() as session, session.begin():
-            frame_count = session.scalar(select(VideoRow.frame_count).where(
-                VideoRow.id == video_id))
-            if frame_count is None:
-                raise StoreError(f"{self._project.target}: no video with id {video_id}")
-            before = ranges_in(session, video_id)
-            after = change(session, before, int(frame_count))
-            if after == before:
-                return before
+        def write(session: Session, _before: list[Range], after: list[Range]) -> None:
             session.execute(delete(AbsenceRow).where(AbsenceRow.video_id == video_id))
             session.add_all(AbsenceRow(video_id=video_id, first=a, last=b) for a, b in after)
-            session.add(EditLogRow(author=default_author() if author is None else author,
-                                   action=action, video_id=video_id,
-                                   frame=after[0][0] if after else None,
-                                   detail={"before": [list(r) for r in before],
-                                           "after": [list(r) for r in after],
-                                           "frames": describe_ranges(after)}))
-            return before
+
+        return change_marks(self._project, video_id, action, author,
+                            read=lambda session: ranges_in(session, video_id), change=change,
+                            write=write, first_frame=lambda first_range: first_range[0],
+                            describe=lambda after: {"frames": describe_ranges(after)})

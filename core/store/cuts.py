@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from core.errors import StoreError, ValidationError
 from core.frame_numbers import frame_number
-from core.store.models import CutRow, EditLogRow, VideoRow
+from core.store.marks import change_marks
+from core.store.models import CutRow
 
 if TYPE_CHECKING:
     from core.store.project import Project
@@ -87,26 +88,15 @@ class CutService:
                         for f in frames)
 
     def _write(self, video_id: int, change, action: str, author: str | None) -> list[int]:
-        from core.store.labels import default_author
+        source = "detected" if action == "detect_cuts" else "manual"
 
-        with self._project.session() as session, session.begin():
-            frame_count = session.scalar(select(VideoRow.frame_count).where(
-                VideoRow.id == video_id))
-            if frame_count is None:
-                raise StoreError(f"{self._project.target}: no video with id {video_id}")
-            rows = {r.frame: r for r in session.scalars(select(CutRow).where(
-                CutRow.video_id == video_id))}
-            before = sorted(rows)
-            after = change(before, int(frame_count))
-            if after == before:
-                return before
+        def write(session: Session, before: list[int], after: list[int]) -> None:
+            # rows that stay keep their source: a detected cut stays "detected"
             session.execute(delete(CutRow).where(CutRow.video_id == video_id,
                                                  CutRow.frame.not_in(after)))
-            source = "detected" if action == "detect_cuts" else "manual"
             session.add_all(CutRow(video_id=video_id, frame=f, source=source)
-                            for f in after if f not in rows)
-            session.add(EditLogRow(author=default_author() if author is None else author,
-                                   action=action, video_id=video_id,
-                                   frame=after[0] if after else None,
-                                   detail={"before": before, "after": after}))
-            return before
+                            for f in after if f not in before)
+
+        return change_marks(self._project, video_id, action, author,
+                            read=lambda session: cut_frames_in(session, video_id),
+                            change=lambda _session, before, n: change(before, n), write=write)

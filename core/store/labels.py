@@ -5,7 +5,6 @@ Every call is one transaction: a failed call leaves the project exactly as it wa
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
@@ -13,13 +12,14 @@ import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from core.errors import StoreError, ValidationError
+from core.errors import ValidationError
 from core.frame_numbers import frame_label
 from core.landmarks import N_POINTS
 from core.review_states import STATE_DTYPE, check_states, default_states
 from core.store.absences import refuse_absent_frames
 from core.store.blobs import pack, unpack, unpack_many
-from core.store.models import AnnotationRow, EditLogRow, VideoRow, utcnow
+from core.store.marks import default_author, video_frame_count
+from core.store.models import AnnotationRow, EditLogRow, utcnow
 from core.store.records import ANNOTATION_SOURCES, Annotation, EditRecord
 
 if TYPE_CHECKING:
@@ -31,13 +31,6 @@ LabelInput = tuple[np.ndarray, np.ndarray | None] | tuple[np.ndarray, np.ndarray
 
 POINTS_DTYPE = "<f4"
 VISIBLE_DTYPE = "u1"
-
-
-def default_author() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return ""
 
 
 def validate_points(points: np.ndarray, visible: np.ndarray | None, where: str
@@ -88,12 +81,6 @@ class LabelService:
     def __init__(self, project: Project) -> None:
         self._project = project
 
-    def _video_frames(self, session: Session, video_id: int) -> int:
-        count = session.scalar(select(VideoRow.frame_count).where(VideoRow.id == video_id))
-        if count is None:
-            raise StoreError(f"{self._project.target}: no video with id {video_id}")
-        return count
-
     @staticmethod
     def _check_frame(frame: int, frame_count: int, video_id: int) -> None:
         if not 0 <= frame < frame_count:
@@ -125,7 +112,7 @@ class LabelService:
             raise ValidationError(f"source {source!r} is not one of {ANNOTATION_SOURCES}")
         author = default_author() if author is None else author
         checked = {}
-        frame_count = self._video_frames(session, video_id)
+        frame_count = video_frame_count(session, self._project.target, video_id)
         for frame, label in labels.items():
             frame = int(frame)
             self._check_frame(frame, frame_count, video_id)

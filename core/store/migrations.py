@@ -11,7 +11,7 @@ runs on SQLite and PostgreSQL alike.
   from each frame's source: manual and imported → placed; corrected and accepted → accepted
   (the frame was reviewed, which points moved is not known); detector → predicted.
 - 3 → 4: the ``absences`` table: ranges of frames marked "no face" (issue 12), none at first;
-  the ``cuts`` table: shot cuts, none at first (``cuts detect`` finds them for older videos);
+  the ``cuts`` table: shot cuts, none at first (``cuts --detect`` finds them for older videos);
   ``frame_stats.face_lost`` (1 where tracking probably lost the face), 0 for earlier runs.
 """
 
