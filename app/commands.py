@@ -91,11 +91,17 @@ class AnnotationCommand(QUndoCommand):
             self._refuse(exc)
 
     def _refuse(self, exc: ValidationError) -> None:
-        """The store refused the write: nothing changed; the stack drops this command."""
-        logger.info("edit refused: %s", exc)
-        self.refused = str(exc)
-        self.setObsolete(True)
-        self._session.edit_refused.emit(self.refused)
+        refuse(self, self._session, exc, "edit")
+
+
+def refuse(command: QUndoCommand, session: LabelSession, exc: ValidationError, what: str
+           ) -> None:
+    """The store refused ``command``'s change: nothing changed, so the stack drops the command
+    (obsolete); its message is kept in ``command.refused`` and announced for the status bar."""
+    logger.info("%s refused: %s", what, exc)
+    command.refused = str(exc)
+    command.setObsolete(True)
+    session.edit_refused.emit(command.refused)
 
 
 def _describe_points(indices: Sequence[int]) -> str:
@@ -271,10 +277,7 @@ class VideoMarksCommand(QUndoCommand):
         try:
             before = self.apply()
         except ValidationError as exc:
-            logger.info("%s change refused: %s", self.what, exc)
-            self.refused = str(exc)
-            self.setObsolete(True)
-            self._session.edit_refused.emit(self.refused)
+            refuse(self, self._session, exc, f"{self.what} change")
             return
         after = self.current()
         if after == before:  # nothing changed: nothing to undo

@@ -19,7 +19,7 @@ from core.propagation.constraints import PartialReview
 from core.propagation.resolve import RESOLVE_METHOD, ResolvedGap, affected_gaps, resolve_gap
 from core.propagation.segmented import segment_statistics
 from core.review_states import pinned
-from core.store import Project, RunRecord
+from core.store import Project, RunRecord, VideoRecord
 from core.store.records import RunResults
 
 
@@ -72,7 +72,7 @@ def resolve_edit(project: Project, video_id: int, edited: Iterable[int], *,
     finally:
         if own_reader:
             reader.close()
-    return _store(project, video_id, latest, edited, solved, prior, (points, confidence),
+    return _store(project, video, latest, edited, solved, prior, (points, confidence),
                   keyframes, segments)
 
 
@@ -84,7 +84,7 @@ def _split(span: tuple[int, int], constrained: list[int]) -> list[tuple[int, int
     return [(a, b) for a, b in pairwise(cuts) if b > a]
 
 
-def _store(project: Project, video_id: int, latest: RunRecord, edited: list[int],
+def _store(project: Project, video: VideoRecord, latest: RunRecord, edited: list[int],
            solved: list[ResolvedGap], prior, full: tuple[np.ndarray, np.ndarray],
            keyframes: dict[int, np.ndarray], segments: list[tuple[int, int]]) -> RunRecord:
     """One revision over the latest *whole* run holding every frame re-solved since it (the
@@ -97,10 +97,9 @@ def _store(project: Project, video_id: int, latest: RunRecord, edited: list[int]
     earlier = prior.frames[prior.run_ids != whole] if prior.run_ids is not None else []
     frames = np.unique(np.concatenate([np.asarray(earlier, dtype=np.int64),
                                        *(gap.frames for gap in solved)]))
-    video = project.videos.get(video_id)
     confidence, stats = segment_statistics(points, confidence, keyframes, segments,
                                            (video.width, video.height))
-    run = project.runs.create(video_id, RESOLVE_METHOD, parent_run_id=whole,
+    run = project.runs.create(video.id, RESOLVE_METHOD, parent_run_id=whole,
                               device="cpu", keyframes={"frames": sorted(keyframes)},
                               config={"edited": edited, "revises": latest.id,
                                       "gaps": [[g.lo, g.hi] for g in solved]})

@@ -19,6 +19,7 @@ import numpy as np
 
 from core.face_lost import cap_lost, face_lost
 from core.framestats import run_statistics
+from core.landmarks import N_POINTS
 from core.progress import Progress, ShouldStop
 from core.propagation.common import Propagation
 from core.propagation.constraints import PartialReview, apply_partial_reviews
@@ -103,8 +104,8 @@ def propagate_segments(propagate: Callable[..., Propagation],
         _merge_info(info, result.info)
         before += length
     if not parts:
-        empty = np.zeros((0, 68, 2), np.float32)
-        return SegmentedResult(np.zeros(0, np.int64), empty, np.zeros((0, 68), np.float32),
+        empty = np.zeros((0, N_POINTS, 2), np.float32)
+        return SegmentedResult(np.zeros(0, np.int64), empty, np.zeros((0, N_POINTS), np.float32),
                                {}, [], unlabelled, info)
     names = set.intersection(*(set(p[3]) for p in parts))
     return SegmentedResult(
