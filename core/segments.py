@@ -81,6 +81,20 @@ def face_segments(frame_count: int, absences: Iterable[Range] = (),
     return [(int(frames[s]), int(frames[e])) for s, e in zip(starts, ends)]
 
 
+def split_at_cuts(ranges: Iterable[Range], cuts: Iterable[int]) -> list[Range]:
+    """``ranges`` with each one split before every cut inside it (a cut at ``c`` ends a piece
+    at ``c − 1``)."""
+    cuts = sorted(int(c) for c in cuts)
+    pieces: list[Range] = []
+    for first, last in ranges:
+        start = first
+        for cut in (c for c in cuts if first < c <= last):
+            pieces.append((start, cut - 1))
+            start = cut
+        pieces.append((start, last))
+    return pieces
+
+
 def describe_ranges(ranges: Iterable[Range]) -> str:
     """``"12–40, 77"`` in frame numbers as a person reads them."""
     return ", ".join(str(frame_number(a)) if a == b else f"{frame_number(a)}–{frame_number(b)}"

@@ -38,7 +38,7 @@ from core.review_queue import (
     review_queue,
 )
 from core.review_states import PREDICTED
-from core.segments import absent_mask, face_segments
+from core.segments import absent_mask, face_segments, split_at_cuts
 from core.store import FrameStats
 
 __all__ = ["ESTIMATES", "MIN_GAP", "REASONS", "STRATEGIES", "SUSPECT_FLOOR", "SUSPECT_TAU",
@@ -145,8 +145,7 @@ def keyframe_requests(frame_count: int, absences: Iterable[tuple[int, int]],
 def _ranked(stats: FrameStats, keys: set[int], limit: int, min_gap: int, estimate: str,
             cuts: list[int]) -> list[Suggestion]:
     frames, segments, since = _stats_arrays(stats, keys)
-    segments = [piece for first, last in segments
-                for piece in face_segments(last + 1, [(0, first - 1)] if first else [], cuts)]
+    segments = split_at_cuts(segments, cuts)
     n = int(frames.max()) + 1
     error = np.zeros(n)
     if estimate == "score":

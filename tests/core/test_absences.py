@@ -86,3 +86,11 @@ def test_schema_3_projects_gain_the_absences_table(tmp_path, tiny_video):
         project.absences.mark(video, 2, 3)
         assert np.flatnonzero(project.absences.mask(video, 6)).tolist() == [2, 3]
     assert (tmp_path / "v3.faceprop.sqlite.bak-v3").is_file()
+
+
+def test_ranges_split_at_cuts():
+    from core.segments import split_at_cuts
+
+    assert split_at_cuts([(0, 9), (12, 20)], [5, 12, 15, 30]) == [(0, 4), (5, 9), (12, 14),
+                                                                 (15, 20)]
+    assert split_at_cuts([(3, 3)], [3]) == [(3, 3)]
