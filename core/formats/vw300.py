@@ -25,7 +25,7 @@ from core.formats.pts import read_pts, write_pts
 from core.frame_numbers import frame_index, frame_label, frame_number
 from core.progress import Progress, ShouldStop
 from core.review_states import state_counts
-from core.segments import absent_mask
+from core.segments import absent_mask, face_segments
 
 logger = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ def _plan_export(project, video_ids, run_id, labelled_only, keep_gaps) -> list[_
                                  f"label (first: {frame_label(missing[0])}) and {hint}; "
                                  "propagate first or export with --labelled-only")
             frames = np.flatnonzero(~absent).tolist()
-        segments = project.absences.segments(video.id, video.frame_count)
+        segments = face_segments(video.frame_count, absences, project.cuts.frames(video.id))
         if len(segments) > 1 and not keep_gaps and not labelled_only:
             for k, segment in enumerate(segments, start=1):
                 name = safe_folder_name(f"{video.name}_seg{k:02d}", used_names)
@@ -330,10 +330,10 @@ def _write_video(project, video, destination: Path, should_stop: ShouldStop | No
     first, last = segment or (0, video.frame_count - 1)
     with project.videos.open_reader(video.id) as reader:
         def frames():
-            for index in range(first, last + 1):
+            for image in reader.frames(first, last + 1):
                 if should_stop is not None and should_stop():
                     raise CancelledError("export cancelled")
-                yield reader.frame(index)
+                yield image
 
         written = write_video(destination, frames(), fps=video.fps)
     if written != last - first + 1:
