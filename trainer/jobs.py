@@ -58,6 +58,11 @@ ABLATIONS: dict[str, str] = {
 }
 
 
+#: Baselines that never track the images: the held-out estimate (flow tracking and smoothing)
+#: would not describe them.
+UNTRACKED_METHODS = ("interpolation", "dlib")
+
+
 def methods_epilog() -> str:
     """The method list for ``--help``: the ones to choose from, then the ablations."""
     def lines(methods: dict[str, str]) -> str:
@@ -167,9 +172,11 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
                                         frame_size=(video.width, video.height), **kwargs)
             compute_s = time.perf_counter() - started
             # the run's estimated accuracy: each interior keyframe predicted from its
-            # neighbours (a fraction of a flow propagation; not for a stopped run)
-            estimate = None if result.info.get("stopped") else holdout_nme(
-                reader.frame, keyframes, segments, should_stop=should_stop)
+            # neighbours by flow tracking and smoothing (a fraction of a flow propagation), so
+            # only for methods that track; not for a stopped run
+            tracks = method not in UNTRACKED_METHODS
+            estimate = holdout_nme(reader.frame, keyframes, segments, should_stop=should_stop) \
+                if tracks and not result.info.get("stopped") else None
         results = RunResults(result.frames, result.points, result.confidence, result.stats)
         info = result.info
         stopped = bool(info.get("stopped"))

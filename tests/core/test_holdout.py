@@ -44,3 +44,12 @@ def test_a_run_stores_its_estimate_and_it_tracks_the_true_error(tmp_path):
     # pessimistic (gaps twice as long) but of the same order as the run's true error
     assert true / 2 < run.metrics["estimated_nme"] < true * 4
 
+
+
+def test_methods_that_never_track_get_no_estimate(tmp_path):
+    clip = make_clip(tmp_path / "clip001", None, frames=40, stride=10, difficulty="easy",
+                     seed=1, size=(160, 120)).path
+    with Project.create_or_open(tmp_path / "p.faceprop.sqlite") as project:
+        [imported] = import_300vw(project, clip)
+        run = propagate_video(project, imported.video_id, "interpolation")
+    assert "estimated_nme" not in (run.metrics or {})
