@@ -77,10 +77,11 @@ def _nme_near_cuts(folder: Path, truth: list[int], args: argparse.Namespace,
     """Propagate a hard clip with its cuts and with none; NME near the cuts and elsewhere."""
     import numpy as np
 
-    from core.formats.pts import read_pts
+    from benchmarks.scratch import fresh_project
+    from core import metrics
     from core.formats.vw300 import import_300vw
-    from core.landmarks import inter_ocular_distance
     from core.store import Project
+    from evaluation.bench import read_ground_truth
     from trainer.jobs import propagate_video
 
     frames = args.frames
@@ -91,21 +92,18 @@ def _nme_near_cuts(folder: Path, truth: list[int], args: argparse.Namespace,
         (clip / "annot").mkdir()
         for t in sorted({*range(0, frames, args.stride), *truth}):
             shutil.copy(clip / "gt" / f"{t + 1:06d}.pts", clip / "annot" / f"{t + 1:06d}.pts")
-    gt = np.stack([read_pts(clip / "gt" / f"{t + 1:06d}.pts") for t in range(frames)])
+    gt = read_ground_truth(clip, frames)
     result = {"clip": folder.name}
     for used in ("found", "none"):
-        path = work / f"nme-{folder.name}-{used}.sqlite"
-        for stale in work.glob(f"{path.name}*"):
-            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
-        with Project.create_or_open(path) as project:
+        with Project.create_or_open(fresh_project(work / f"nme-{folder.name}-{used}.sqlite")
+                                    ) as project:
             [imported] = import_300vw(project, clip)
             if used == "none":
                 project.cuts.replace(imported.video_id, [])
             keys = set(project.labels.frames(imported.video_id))
             run = propagate_video(project, imported.video_id, args.nme)
             labels = project.runs.pseudo_labels(run.id)
-        errors = np.array([np.linalg.norm(p - g, axis=1).mean() / inter_ocular_distance(g)
-                           for p, g in zip(labels.points, gt[labels.frames])]) * 100
+        errors = 100.0 * np.asarray(metrics.nme(labels.points, gt[labels.frames]))
         near = np.array([any(abs(int(f) - c) <= args.near for c in truth)
                          and int(f) not in keys for f in labels.frames])
         rest = np.array([not n and int(f) not in keys for f, n in zip(labels.frames, near)])

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -33,23 +32,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.formats.pts import read_pts
+from benchmarks.scratch import fresh_project
+from core import metrics
 from core.formats.vw300 import import_300vw
-from core.landmarks import inter_ocular_distance
 from core.review_queue import contiguous_segments
 from core.store import Project
+from evaluation.bench import read_ground_truth
 from evaluation.synthetic.clip import make_clip
 from trainer.jobs import propagate_video
 
 
-def _truth(clip: Path, frames: int) -> np.ndarray:
-    return np.stack([read_pts(clip / "gt" / f"{t + 1:06d}.pts") for t in range(frames)])
-
-
 def _nme(points: np.ndarray, truth: np.ndarray) -> float:
-    errors = [np.linalg.norm(p - g, axis=1).mean() / inter_ocular_distance(g)
-              for p, g in zip(points, truth)]
-    return 100.0 * float(np.mean(errors)) if errors else float("nan")
+    return 100.0 * float(np.mean(metrics.nme(points, truth))) if len(truth) else float("nan")
 
 
 def _propagate(clip: Path, project_path: Path, method: str, absent: list[tuple[int, int]]):
@@ -65,13 +59,14 @@ def _propagate(clip: Path, project_path: Path, method: str, absent: list[tuple[i
 
 def measure_clip(clip: Path, frames: int, size: tuple[int, int], method: str,
                  work: Path) -> dict:
-    truth = _truth(clip, frames)
+    truth = read_ground_truth(clip, frames)
     width, height = size
     x, y = truth[..., 0], truth[..., 1]
     outside = (x < 0) | (y < 0) | (x > width - 1) | (y > height - 1)
     out = np.flatnonzero(outside.all(axis=1))
     inside = np.flatnonzero(~outside.any(axis=1))
-    labels, stats = _propagate(clip, work / f"{clip.name}-unmarked.sqlite", method, [])
+    labels, stats = _propagate(clip, fresh_project(work / f"{clip.name}-unmarked.sqlite"),
+                               method, [])
     lost = np.zeros(frames, bool)
     lost[stats.frames] = stats["face_lost"] > 0
     labelled = np.zeros(frames, bool)
@@ -79,7 +74,8 @@ def measure_clip(clip: Path, frames: int, size: tuple[int, int], method: str,
     confidence = np.zeros(frames)
     confidence[labels.frames] = labels.confidence.mean(axis=1)
     spans = contiguous_segments(out)
-    marked, _ = _propagate(clip, work / f"{clip.name}-marked.sqlite", method, spans)
+    marked, _ = _propagate(clip, fresh_project(work / f"{clip.name}-marked.sqlite"), method,
+                           spans)
     marked_labelled = np.zeros(frames, bool)
     marked_labelled[marked.frames] = True
     index_of = {int(f): i for i, f in enumerate(marked.frames)}
@@ -117,11 +113,6 @@ def main() -> int:
             make_clip(clip, None, frames=args.frames, stride=args.stride,
                       difficulty=args.difficulty, seed=seed, size=tuple(args.size),
                       leave=tuple(args.leave))
-        for stale in work.glob(f"{clip.name}-*.sqlite*"):  # projects and their checkpoints
-            if stale.is_dir():
-                shutil.rmtree(stale)
-            else:
-                stale.unlink()
         rows.append(measure_clip(clip, args.frames, tuple(args.size), args.method, work))
     header = list(rows[0])
     print("| " + " | ".join(header) + " |")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -24,28 +23,25 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.formats.pts import read_pts
+from benchmarks.scratch import fresh_project
+from core import metrics
 from core.formats.vw300 import import_300vw
-from core.landmarks import inter_ocular_distance
 from core.store import Project
+from evaluation.bench import read_ground_truth
 from evaluation.synthetic.clip import make_clips
 from trainer.jobs import propagate_video
 
 
 def measure(clip: Path, method: str, work: Path) -> dict:
-    path = work / f"{clip.name}-{method}.sqlite"
-    for stale in work.glob(f"{path.name}*"):
-        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
-    with Project.create_or_open(path) as project:
+    with Project.create_or_open(fresh_project(work / f"{clip.name}-{method}.sqlite")) as project:
         [imported] = import_300vw(project, clip)
         keys = set(project.labels.frames(imported.video_id))
         run = propagate_video(project, imported.video_id, method)
         labels = project.runs.pseudo_labels(run.id)
-    gt = {int(p.stem) - 1: read_pts(p) for p in (clip / "gt").glob("*.pts")}
-    errors = [np.linalg.norm(points - gt[int(f)], axis=1).mean()
-              / inter_ocular_distance(gt[int(f)])
-              for f, points in zip(labels.frames, labels.points) if int(f) not in keys]
-    true = 100.0 * float(np.mean(errors))
+        gt = read_ground_truth(clip, project.videos.get(imported.video_id).frame_count)
+    unlabelled = ~np.isin(labels.frames, list(keys))
+    true = 100.0 * float(np.mean(metrics.nme(labels.points[unlabelled],
+                                             gt[labels.frames[unlabelled]])))
     estimate = 100.0 * float(run.metrics["estimated_nme"])
     return {"clip": clip.name, "method": method, "true_nme": round(true, 3),
             "estimated_nme": round(estimate, 3), "ratio": round(estimate / true, 3),
