@@ -19,6 +19,8 @@ a person adds such a cut by hand.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 #: Frames either side whose median change is the local background.
@@ -43,13 +45,16 @@ def frame_changes(fingerprints: np.ndarray, lag: int = 1) -> np.ndarray:
 
 
 def _local_median(values: np.ndarray, radius: int = LOCAL) -> np.ndarray:
-    """Median of ``values`` over ±``radius`` frames, the frame itself left out."""
+    """Median of ``values`` over ±``radius`` frames, the frame itself left out (fewer at the
+    ends; 0 where there is no other frame)."""
     n = len(values)
-    out = np.zeros(n)
-    for t in range(n):
-        window = np.concatenate([values[max(t - radius, 0):t], values[t + 1:t + radius + 1]])
-        out[t] = float(np.median(window)) if len(window) else 0.0
-    return out
+    padded = np.full(n + 2 * radius, np.nan)
+    padded[radius:radius + n] = values
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1).copy()
+    windows[:, radius] = np.nan  # the frame itself
+    with warnings.catch_warnings():  # a window of NaN only: a one-frame video
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nan_to_num(np.nanmedian(windows, axis=1), nan=0.0)
 
 
 def _distance(fp: np.ndarray, a: int, b: int) -> float:
