@@ -9,6 +9,10 @@ from pathlib import Path
 from cli.reporting import Reporter
 from core.errors import ValidationError
 
+#: evaluation.synthetic.motion.MOTIONS, spelled out so that the command line starts without numpy
+#: (a test keeps the two equal).
+CLIP_MOTIONS = ("smooth", "shaky")
+
 DEFAULT_METHODS = ("interpolation", "flow")
 
 #: simulate-annotator's defaults, kept here so that building the parser imports no evaluation
@@ -39,6 +43,9 @@ def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stride", type=int, default=10, help="keyframe every K frames")
     parser.add_argument("--difficulty", choices=("easy", "hard"), default="easy",
                         help="hard adds fast motion, expressions and an occluder")
+    parser.add_argument("--motion", choices=CLIP_MOTIONS, default="smooth",
+                        help="smooth: slow head motion; shaky: twice as fast with a hand-held "
+                             "camera's tremor")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the clips")
     parser.add_argument("--size", type=parse_size, default="640x480", metavar="WxH",
                         help="frame size")
@@ -144,7 +151,8 @@ def _make_clips(args: argparse.Namespace, out: Path, reporter: Reporter) -> list
     count = args.count if args.count is not None else (None if args.faces else 3)
     return make_clips(out, args.faces, count=count, frames=args.frames, stride=args.stride,
                       difficulty=args.difficulty, seed=args.seed, size=args.size,
-                      progress=reporter.progress("synth"), should_stop=reporter.should_stop)
+                      progress=reporter.progress("synth"), should_stop=reporter.should_stop,
+                      motion=getattr(args, "motion", "smooth"))
 
 
 def _clips_root(args: argparse.Namespace, reporter: Reporter) -> Path:

@@ -29,10 +29,18 @@ from core.errors import ValidationError
 #: ground truth of natural head motion has a second difference of about 0.2–0.3 % of the face
 #: size per frame (Tai et al.'s σ1 on real video); 0.4 % leaves room for fast motion.
 DEFAULT_ACCEL = 0.004
+#: Frame rate the settings refer to: at ``fps`` a setting is multiplied by (30 / fps)², so it
+#: describes the same motion per second.
+REFERENCE_FPS = 30.0
 #: Error (pixels) given to keyframe labels: effectively pins them.
 PINNED_SIGMA = 1e-3
 #: Huber threshold, in units of a point's own σ.
 HUBER_K = 2.5
+
+
+def accel_at(accel: float, fps: float | None) -> float:
+    """A setting given at :data:`REFERENCE_FPS` for a video of ``fps`` (unknown: as given)."""
+    return accel * (REFERENCE_FPS / fps) ** 2 if fps and fps > 0 else accel
 
 
 def _penalty_bands(q: np.ndarray) -> np.ndarray:

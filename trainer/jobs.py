@@ -24,7 +24,7 @@ from core.propagation import METHODS as BASELINE_METHODS
 from core.propagation import Propagation
 from core.propagation.constraints import PartialReview
 from core.propagation.edits import load_constraints
-from core.propagation.holdout import holdout_nme
+from core.propagation.holdout import HoldoutEstimate, holdout_nme
 from core.propagation.segmented import propagate_segments
 from core.store import Project, RunRecord
 from core.store.records import RunResults
@@ -35,7 +35,7 @@ Propagator = Callable[..., Propagation]
 
 #: The TSAL methods (trainer/tsal); torch is imported only when one of them runs.
 TSAL_METHODS = ("final", "teacher", "teacher+sd", "student", "supervised", "no-sic", "no-mfds",
-                "no-async")
+                "no-async", "final-fixed")
 
 
 #: The methods a user chooses between, one line each (``propagate --help`` lists them).
@@ -55,6 +55,7 @@ ABLATIONS: dict[str, str] = {
     "no-sic": "the teacher without the shape-inherent consistency loss",
     "no-mfds": "the teacher without motion-field deviation suppression",
     "no-async": "the teacher trained alone, never filtered towards a student",
+    "final-fixed": "final with the smoother's one fixed setting, not chosen per video",
 }
 
 
@@ -172,11 +173,17 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
                                         frame_size=(video.width, video.height), **kwargs)
             compute_s = time.perf_counter() - started
             # the run's estimated accuracy: each interior keyframe predicted from its
-            # neighbours by flow tracking and smoothing (a fraction of a flow propagation), so
-            # only for methods that track; not for a stopped run
-            tracks = method not in UNTRACKED_METHODS
-            estimate = holdout_nme(reader.frame, keyframes, segments, should_stop=should_stop) \
-                if tracks and not result.info.get("stopped") else None
+            # neighbours by flow tracking and smoothing (a fraction of a flow propagation; the
+            # TSAL methods did it to choose their smoother), so only for methods that track;
+            # not for a stopped run
+            estimate, tracked_here = None, "held_out_errors" not in result.info
+            if result.info.get("stopped"):
+                pass
+            elif not tracked_here:
+                estimate = HoldoutEstimate.of(result.info["held_out_errors"])
+            elif method not in UNTRACKED_METHODS:
+                estimate = holdout_nme(reader.frame, keyframes, segments,
+                                       should_stop=should_stop)
         results = RunResults(result.frames, result.points, result.confidence, result.stats)
         info = result.info
         stopped = bool(info.get("stopped"))
@@ -186,8 +193,11 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
                                         / max(video.frame_count, 1), 5),
                    **info.get("timings", {})}
         metrics = {"start": info["start"], "steps": info["steps"]} if "start" in info else {}
+        if "smooth_accel" in info:  # per face segment; the re-solve smooths with them too
+            metrics["smooth_accel"] = info["smooth_accel"]
         if estimate is not None:
             metrics.update(estimate.as_metrics())
+        if estimate is not None and tracked_here:
             timings["holdout_s"] = round(time.perf_counter() - started - compute_s, 3)
         # pseudo-labels, statistics and the final status: one transaction
         return project.runs.finish(

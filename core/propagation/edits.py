@@ -16,7 +16,13 @@ import numpy as np
 
 from core.landmarks import N_POINTS
 from core.propagation.constraints import PartialReview
-from core.propagation.resolve import RESOLVE_METHOD, ResolvedGap, affected_gaps, resolve_gap
+from core.propagation.resolve import (
+    RESOLVE_METHOD,
+    ResolvedGap,
+    affected_gaps,
+    resolve_gap,
+    run_accel,
+)
 from core.propagation.segmented import segment_statistics
 from core.review_states import pinned
 from core.store import Project, RunRecord, VideoRecord
@@ -66,9 +72,11 @@ def resolve_edit(project: Project, video_id: int, edited: Iterable[int], *,
     points[prior.frames], confidence[prior.frames] = prior.points, prior.confidence
     own_reader = reader is None
     reader = project.videos.open_reader(video_id) if own_reader else reader
+    whole = project.runs.get(project.runs.lineage(latest.id)[-1])
+    accel = run_accel(whole.metrics, video.fps)
     try:
         solved = [resolve_gap(reader.frame, lo, hi, keyframes, partial, points[lo:hi + 1],
-                              confidence[lo:hi + 1]) for lo, hi in gaps]
+                              confidence[lo:hi + 1], accel) for lo, hi in gaps]
     finally:
         if own_reader:
             reader.close()

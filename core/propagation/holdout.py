@@ -31,6 +31,11 @@ from core.smoothing import DEFAULT_ACCEL, smooth_track
 
 #: Held-out keyframes at most: spread evenly over the candidates.
 LIMIT = 40
+#: The smoother settings a video may be given (expected velocity change per frame at 30 fps, as
+#: a fraction of the face size), a factor of two apart around the fixed default.
+ACCEL_GRID = (0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032)
+#: With fewer held-out keyframes than this the setting is not chosen (too little evidence).
+MIN_HELD_OUT = 3
 
 
 @dataclass(frozen=True)
@@ -40,12 +45,41 @@ class HoldoutEstimate:
     nme: float
     errors: dict[int, float]
 
+    @classmethod
+    def of(cls, errors: Sequence[float]) -> HoldoutEstimate | None:
+        """The estimate of a list of held-out errors (None for none), numbered from 0."""
+        if not errors:
+            return None
+        return cls(float(np.mean(errors)), {i: float(e) for i, e in enumerate(errors)})
+
     @property
     def count(self) -> int:
         return len(self.errors)
 
     def as_metrics(self) -> dict[str, float | int]:
         return {"estimated_nme": round(self.nme, 5), "held_out_keyframes": self.count}
+
+
+@dataclass(frozen=True)
+class HeldOutTrack:
+    """Keyframe ``keyframe`` tracked from its neighbours ``first`` and ``last`` alone: the
+    measurements (frames first..last) and their errors, before smoothing, and its label."""
+
+    first: int
+    keyframe: int
+    last: int
+    points: np.ndarray  # (last - first + 1, 68, 2) float64
+    sigma: np.ndarray  # (last - first + 1, 68) pixels
+    truth: np.ndarray  # (68, 2)
+
+    def error(self, accel: float) -> float:
+        """The held-out keyframe's NME after smoothing with ``accel`` (already at the video's
+        frame rate), its neighbours pinned."""
+        span = self.last - self.first
+        smoothed = smooth_track(self.points, self.sigma, face_sizes(self.points),
+                                pinned=[0, span], accel=accel)
+        distance = np.linalg.norm(smoothed[self.keyframe - self.first] - self.truth, axis=1)
+        return float(distance.mean() / max(inter_ocular_distance(self.truth), 1e-6))
 
 
 def candidates(keyframes: Sequence[int], segments: Sequence[Range]) -> list[tuple[int, int, int]]:
@@ -58,31 +92,81 @@ def candidates(keyframes: Sequence[int], segments: Sequence[Range]) -> list[tupl
     return triples
 
 
+def chosen_triples(keyframes: Sequence[int], segments: Sequence[Range], limit: int = LIMIT
+                   ) -> list[tuple[int, int, int]]:
+    """The (a, k, b) held out: every candidate, or ``limit`` spread evenly over them."""
+    triples = candidates(keyframes, segments)
+    if len(triples) > limit:
+        picks = np.unique(np.linspace(0, len(triples) - 1, limit).round().astype(int))
+        triples = [triples[i] for i in picks]
+    return triples
+
+
+def tracked_frames(triples: Sequence[tuple[int, int, int]]) -> int:
+    """Frames the held-out tracking decodes: its progress total."""
+    return sum(b - a + 1 for a, _, b in triples)
+
+
+def track_held_out(frame_of: Callable[[int], np.ndarray], keyframes: Mapping[int, np.ndarray],
+                   triples: Sequence[tuple[int, int, int]], *, flow: str = "lk",
+                   progress: Progress | None = None, should_stop: ShouldStop | None = None
+                   ) -> list[HeldOutTrack]:
+    """Each triple's held-out track (fewer when ``should_stop`` turns true); ``progress``
+    counts frames against :func:`tracked_frames`."""
+    tracks: list[HeldOutTrack] = []
+    done, total = 0, tracked_frames(triples)
+    for a, k, b in triples:
+        if should_stop is not None and should_stop():
+            break
+        anchors = {0: np.asarray(keyframes[a]), b - a: np.asarray(keyframes[b])}
+        track = flow_track(lambda t, a=a: frame_of(a + t), b - a + 1, anchors, method=flow)
+        z = track.points.astype(np.float64)
+        sigma = sigma_from_confidence(track.confidence.astype(np.float64), z)
+        tracks.append(HeldOutTrack(a, k, b, z, sigma, np.asarray(keyframes[k], np.float64)))
+        done += b - a + 1
+        if progress is not None:
+            progress(done, total)
+    return tracks
+
+
+def estimate(tracks: Sequence[HeldOutTrack], accel: float) -> HoldoutEstimate | None:
+    """The held-out estimate of smoothing with ``accel`` (at the video's frame rate)."""
+    if not tracks:
+        return None
+    errors = {t.keyframe: t.error(accel) for t in tracks}
+    return HoldoutEstimate(float(np.mean(list(errors.values()))), errors)
+
+
+@dataclass(frozen=True)
+class SmootherChoice:
+    """The setting chosen (30-fps units), how (``"held-out"`` or ``"fixed"``: too few held-out
+    keyframes), the estimate with it and the mean held-out NME of every setting tried."""
+
+    accel: float
+    source: str
+    estimate: HoldoutEstimate | None
+    tried: dict[float, float]
+
+
+def choose_accel(tracks: Sequence[HeldOutTrack], fixed: float, fps_scale: float = 1.0,
+                 grid: Sequence[float] = ACCEL_GRID) -> SmootherChoice:
+    """Leave-one-keyframe-out choice of the smoother's setting: the one of ``grid`` whose
+    smoothed held-out tracks come closest to the held-out labels (``fps_scale`` turns a 30-fps
+    setting into the video's); ``fixed`` with fewer than :data:`MIN_HELD_OUT` tracks."""
+    if len(tracks) < MIN_HELD_OUT:
+        return SmootherChoice(fixed, "fixed", estimate(tracks, fixed * fps_scale), {})
+    tried = {float(a): estimate(tracks, a * fps_scale) for a in grid}
+    best = min(tried, key=lambda a: tried[a].nme)  # type: ignore[union-attr]
+    return SmootherChoice(best, "held-out", tried[best],
+                          {a: round(e.nme, 6) for a, e in tried.items()})  # type: ignore[union-attr]
+
+
 def holdout_nme(frame_of: Callable[[int], np.ndarray], keyframes: Mapping[int, np.ndarray],
                 segments: Sequence[Range], *, limit: int = LIMIT, accel: float = DEFAULT_ACCEL,
                 progress: Progress | None = None, should_stop: ShouldStop | None = None
                 ) -> HoldoutEstimate | None:
     """The estimate (see the module docstring), or None without a keyframe to hold out."""
-    triples = candidates(list(keyframes), segments)
-    if not triples:
-        return None
-    if len(triples) > limit:
-        picks = np.unique(np.linspace(0, len(triples) - 1, limit).round().astype(int))
-        triples = [triples[i] for i in picks]
-    errors: dict[int, float] = {}
-    for done, (a, k, b) in enumerate(triples):
-        if should_stop is not None and should_stop():
-            break
-        anchors = {0: np.asarray(keyframes[a]), b - a: np.asarray(keyframes[b])}
-        track = flow_track(lambda t, a=a: frame_of(a + t), b - a + 1, anchors)
-        z = track.points.astype(np.float64)
-        sigma = sigma_from_confidence(track.confidence.astype(np.float64), z)
-        smoothed = smooth_track(z, sigma, face_sizes(z), pinned=[0, b - a], accel=accel)
-        truth = np.asarray(keyframes[k], dtype=np.float64)
-        distance = np.linalg.norm(smoothed[k - a] - truth, axis=1).mean()
-        errors[k] = float(distance / max(inter_ocular_distance(truth), 1e-6))
-        if progress is not None:
-            progress(done + 1, len(triples))
-    if not errors:
-        return None
-    return HoldoutEstimate(float(np.mean(list(errors.values()))), errors)
+    triples = chosen_triples(list(keyframes), segments, limit)
+    tracks = track_held_out(frame_of, keyframes, triples, progress=progress,
+                            should_stop=should_stop)
+    return estimate(tracks, accel)

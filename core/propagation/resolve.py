@@ -29,7 +29,7 @@ from core.landmarks import inter_ocular_distance
 from core.propagation.common import CONF_FRACTION, FrameSource
 from core.propagation.constraints import PartialReview, pin_partial, sigma_from_confidence
 from core.propagation.flow import flow_track
-from core.smoothing import smooth_track
+from core.smoothing import DEFAULT_ACCEL, accel_at, smooth_track
 
 #: The method name of a derived run made by a re-solve.
 RESOLVE_METHOD = "resolve"
@@ -68,6 +68,15 @@ def affected_gaps(edited: Iterable[int], constrained: Iterable[int], n_frames: i
     return merged
 
 
+def run_accel(metrics: Mapping[str, object] | None, fps: float | None) -> float:
+    """The smoother setting a re-solve of a run uses, at the video's frame rate: the median of
+    the settings the run chose for its face segments (``metrics["smooth_accel"]``), or the
+    default for a run that chose none (a tracking baseline)."""
+    chosen = (metrics or {}).get("smooth_accel")
+    values = [float(v) for v in chosen] if isinstance(chosen, list) and chosen else []
+    return accel_at(float(np.median(values)) if values else DEFAULT_ACCEL, fps)
+
+
 def _track_window(prior: np.ndarray, anchors: Iterable[np.ndarray]
                   ) -> tuple[int, int, int, int]:
     """The part of the frame worth tracking in: every point of the gap's prior and anchors,
@@ -85,9 +94,10 @@ def _track_window(prior: np.ndarray, anchors: Iterable[np.ndarray]
 
 def resolve_gap(frame: FrameSource, lo: int, hi: int, keyframes: Mapping[int, np.ndarray],
                 partial: Mapping[int, PartialReview], prior_points: np.ndarray,
-                prior_confidence: np.ndarray) -> ResolvedGap:
+                prior_confidence: np.ndarray, accel: float = DEFAULT_ACCEL) -> ResolvedGap:
     """Recompute frames ``lo..hi`` from the constraints and the last run's result for them
-    (``prior_*`` are that run's arrays for the same frames)."""
+    (``prior_*`` are that run's arrays for the same frames), smoothing with ``accel`` (at the
+    video's frame rate: the setting the run chose, see :func:`run_accel`)."""
     n = hi - lo + 1
     prior_points = np.asarray(prior_points, dtype=np.float64)
     prior_conf = np.asarray(prior_confidence, dtype=np.float64)
@@ -112,7 +122,8 @@ def resolve_gap(frame: FrameSource, lo: int, hi: int, keyframes: Mapping[int, np
     whole = [f - lo for f in keyframes if lo <= f <= hi]
     for i in whole:
         z[i] = keyframes[i + lo]
-    smoothed = smooth_track(z, sigma, face_sizes(z), pinned=whole, pinned_points=pins)
+    smoothed = smooth_track(z, sigma, face_sizes(z), pinned=whole, pinned_points=pins,
+                            accel=accel)
     moved = np.linalg.norm(smoothed - z, axis=-1)
     error = np.sqrt(sigma ** 2 + moved ** 2)
     iod = np.array([max(inter_ocular_distance(p), 4.0) for p in smoothed])[:, None]

@@ -33,8 +33,8 @@ _RESOLUTION = 100
 class SegmentedResult:
     """The frames that got pseudo-labels (sorted) with their points, confidence and frame
     statistics; the segments propagated and those left without a keyframe; the merged info of
-    the propagator's runs (``stopped`` if any stopped, timings summed, the last checkpoint and
-    training metrics)."""
+    the propagator's runs (``stopped`` if any stopped, timings summed, lists joined, the last
+    checkpoint and training metrics)."""
 
     frames: np.ndarray
     points: np.ndarray
@@ -67,6 +67,8 @@ def _merge_info(merged: dict[str, Any], info: Mapping[str, Any]) -> None:
     for name, value in info.items():
         if name == "stopped":
             merged["stopped"] = bool(merged.get("stopped")) or bool(value)
+        elif isinstance(value, list):  # one entry per segment (say, its smoother setting)
+            merged[name] = [*merged.get(name, []), *value]
         elif name != "timings":
             merged[name] = value
 

@@ -24,7 +24,7 @@ from core.landmarks import inter_ocular_distance
 from core.progress import Progress, ShouldStop
 from core.video import write_video
 from evaluation.synthetic.face import FaceSource, find_faces, load_face
-from evaluation.synthetic.motion import EXPRESSIONS, FPS, SETTINGS
+from evaluation.synthetic.motion import EXPRESSIONS, FPS, MOTIONS, SETTINGS
 from evaluation.synthetic.scene import ClipRenderer
 from evaluation.synthetic.shots import ShotRenderer
 
@@ -60,11 +60,13 @@ def pts_name(frame: int) -> str:
     return f"{frame + 1:06d}.pts"
 
 
-def validate_clip_args(frames: int, stride: int, difficulty: str, size: tuple[int, int]
-                       ) -> None:
+def validate_clip_args(frames: int, stride: int, difficulty: str, size: tuple[int, int],
+                       motion: str = "smooth") -> None:
     """Raise ValidationError naming the first bad argument."""
     if difficulty not in SETTINGS:
         raise ValidationError(f"difficulty must be one of {sorted(SETTINGS)}, got {difficulty!r}")
+    if motion not in MOTIONS:
+        raise ValidationError(f"motion must be one of {list(MOTIONS)}, got {motion!r}")
     if int(frames) < 2:
         raise ValidationError(f"frames must be at least 2, got {frames}")
     if int(stride) < 1:
@@ -88,8 +90,8 @@ def make_clip(out_dir: str | os.PathLike[str], face: FaceSource | None = None, f
               stride: int = 10, difficulty: str = "easy", seed: int = 0,
               size: tuple[int, int] = (640, 480), progress: Progress | None = None,
               should_stop: ShouldStop | None = None,
-              leave: tuple[int, int] | None = None, cuts: int = 0, dissolve: int = 0
-              ) -> ClipInfo:
+              leave: tuple[int, int] | None = None, cuts: int = 0, dissolve: int = 0,
+              motion: str = "smooth") -> ClipInfo:
     """Write one synthetic clip into ``out_dir`` and describe it; same arguments, same files.
 
     ``face`` None draws a procedural face for ``seed``. ``leave`` (first, last): the camera
@@ -98,13 +100,14 @@ def make_clip(out_dir: str | os.PathLike[str], face: FaceSource | None = None, f
     any point is outside the image. ``clip.json`` is written last, so a folder without it is an
     interrupted clip. ``cuts`` > 0 makes a film of ``cuts + 1`` shots of other faces
     (``evaluation.synthetic.shots``; ``dissolve`` frames of cross-dissolve at each cut, 0 for
-    hard cuts), each shot's first frame a keyframe. Raises CancelledError when
-    ``should_stop()`` turns true.
+    hard cuts), each shot's first frame a keyframe. ``motion`` is one of
+    ``evaluation.synthetic.motion.MOTIONS`` ("shaky": a faster, hand-held motion). Raises
+    CancelledError when ``should_stop()`` turns true.
     """
-    validate_clip_args(frames, stride, difficulty, size)
+    validate_clip_args(frames, stride, difficulty, size, motion)
     frames, stride, size = int(frames), int(stride), (int(size[0]), int(size[1]))
-    renderer = (ShotRenderer(face, frames, difficulty, seed, size, cuts, dissolve) if cuts
-                else ClipRenderer(face, frames, difficulty, seed, size))
+    renderer = (ShotRenderer(face, frames, difficulty, seed, size, cuts, dissolve, motion) if cuts
+                else ClipRenderer(face, frames, difficulty, seed, size, motion))
     if leave is not None:
         pan_away(renderer.scene.motion.centre, leave, size)
     out_dir = Path(out_dir)
@@ -145,7 +148,7 @@ def make_clip(out_dir: str | os.PathLike[str], face: FaceSource | None = None, f
     cfg = renderer.settings
     meta = {
         "format": "faceprop-synthetic-clip", "version": 1, "seed": int(seed),
-        "difficulty": difficulty, "face": renderer.face_name, "size": list(size),
+        "difficulty": difficulty, "motion": motion, "face": renderer.face_name, "size": list(size),
         "frames": frames, "stride": stride, "fps": FPS, "keyframes": keyframes,
         "occluded_frames": [occluded.start, occluded.stop] if occluded is not None else None,
         "occluder": None if occluder is None else {"kind": occluder.kind,
@@ -206,15 +209,16 @@ def pan_away(centre: np.ndarray, leave: tuple[int, int], size: tuple[int, int]) 
 def make_clips(out_root: str | os.PathLike[str], faces_dir: str | os.PathLike[str] | None = None,
                count: int | str | None = None, frames: int = 300, stride: int = 10,
                difficulty: str = "easy", seed: int = 0, size: tuple[int, int] = (640, 480),
-               progress: Progress | None = None, should_stop: ShouldStop | None = None
-               ) -> list[ClipInfo]:
-    """Several clips under ``out_root``, one folder each (``<face>_<difficulty>_s<seed>``).
+               progress: Progress | None = None, should_stop: ShouldStop | None = None,
+               motion: str = "smooth") -> list[ClipInfo]:
+    """Several clips under ``out_root``, one folder each (``<face>_<difficulty>_s<seed>``, with
+    ``_shaky`` after the difficulty for that motion).
 
     With ``faces_dir``: one clip per photo with a same-stem ``.pts`` (``count`` None or "all" =
     all of them; a larger count cycles through the photos). Without: ``count`` procedural faces
     (default 1). Clip i uses seed ``seed + i``. ``progress`` counts frames over all clips.
     """
-    validate_clip_args(frames, stride, difficulty, size)
+    validate_clip_args(frames, stride, difficulty, size, motion)
     photos = find_faces(faces_dir) if faces_dir is not None else []
     if faces_dir is not None and not photos:
         raise FormatError(f"{faces_dir}: no *.png/*.jpg with a same-stem .pts file")
@@ -236,6 +240,8 @@ def make_clips(out_root: str | os.PathLike[str], faces_dir: str | os.PathLike[st
             if progress is not None:
                 progress(base + done, n * frames)
 
-        infos.append(make_clip(out_root / f"{name}_{difficulty}_s{clip_seed}", face, frames,
-                               stride, difficulty, clip_seed, size, step, should_stop))
+        kind = "" if motion == "smooth" else f"_{motion}"
+        infos.append(make_clip(out_root / f"{name}_{difficulty}{kind}_s{clip_seed}", face,
+                               frames, stride, difficulty, clip_seed, size, step, should_stop,
+                               motion=motion))
     return infos

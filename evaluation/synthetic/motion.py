@@ -10,7 +10,7 @@ truth of frame t is exactly ``motion.transform(t, deform(base, gains * motion.ex
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -24,6 +24,14 @@ FACE_CENTRE = np.array([0.0, 0.45])
 #: Column order of ``Motion.expressions``.
 EXPRESSIONS: tuple[str, ...] = ("mouth_open", "smile", "brow_raise", "close_right", "close_left",
                                 "yaw")
+
+#: Kinds of motion a clip may have: "smooth" (the bench's default: slow sinusoids) and "shaky"
+#: (a hand-held camera: the same signals twice as fast, plus a 1.5-4 Hz tremor of the position,
+#: angle and scale) -- motion from another model than the one the smoother was tuned on.
+MOTIONS: tuple[str, ...] = ("smooth", "shaky")
+#: The shaky tremor: position (fraction of the inter-ocular distance), angle (degrees), scale.
+SHAKE_POSITION, SHAKE_DEGREES, SHAKE_SCALE = 0.025, 0.8, 0.008
+SHAKE_HZ = (1.5, 4.0)
 
 #: Eye closing is capped below 1 so that the lids meet to within a sliver and no triangle vanishes.
 MAX_EYE_CLOSURE = 0.96
@@ -118,12 +126,18 @@ def _blinks(rng: np.random.Generator, frames: int, rate_hz: float) -> np.ndarray
 
 
 def make_motion(frames: int, size: tuple[int, int], base_scale: float, face_radius: float,
-                difficulty: str, rng: np.random.Generator) -> Motion:
+                difficulty: str, rng: np.random.Generator, kind: str = "smooth") -> Motion:
     """Random smooth motion that keeps a face of ``face_radius`` normalised units in the frame.
 
     ``base_scale`` is frame pixels per normalised unit at scale 1 (≈ the inter-ocular distance).
+    ``kind`` is one of :data:`MOTIONS`; "smooth" draws exactly what it always drew.
     """
     cfg = SETTINGS[difficulty]
+    if kind not in MOTIONS:
+        raise ValueError(f"motion must be one of {MOTIONS}, got {kind!r}")
+    if kind == "shaky":
+        lo_hz, hi_hz = cfg.freq_range_hz
+        cfg = replace(cfg, freq_range_hz=(2.0 * lo_hz, 2.0 * hi_hz))
     width, height = size
     lo, hi = cfg.scale_range
     scale = base_scale * (lo + (hi - lo) * 0.5 * (1.0 + smooth_signal(rng, frames,
@@ -152,6 +166,11 @@ def make_motion(frames: int, size: tuple[int, int], base_scale: float, face_radi
         squint = 0.4 * g * _activation(smooth_signal(rng, frames, cfg.freq_range_hz), 0.0)
         expr[:, col] = np.minimum(np.maximum(blinks, squint), MAX_EYE_CLOSURE)
     expr[:, 5] = g * smooth_signal(rng, frames, cfg.freq_range_hz)
+    if kind == "shaky":  # drawn last, so the smooth signals above are those of "smooth"
+        scale = scale * (1.0 + SHAKE_SCALE * smooth_signal(rng, frames, SHAKE_HZ))
+        angle = angle + np.deg2rad(SHAKE_DEGREES) * smooth_signal(rng, frames, SHAKE_HZ)
+        tremor = np.stack([smooth_signal(rng, frames, SHAKE_HZ) for _ in range(2)], axis=1)
+        centre = centre + SHAKE_POSITION * base_scale * tremor
     return Motion(scale=scale, angle=angle, centre=centre, expressions=expr)
 
 

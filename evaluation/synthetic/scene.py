@@ -114,7 +114,8 @@ def _source_region(frame: np.ndarray, motion: Motion, size: tuple[int, int]) -> 
 
 
 def _prepare(face: FaceSource | None, frames: int, difficulty: str, seed: int,
-             size: tuple[int, int], rngs: dict[str, np.random.Generator]) -> _Scene:
+             size: tuple[int, int], rngs: dict[str, np.random.Generator],
+             motion_kind: str = "smooth") -> _Scene:
     cfg = SETTINGS[difficulty]
     base_scale = 0.2 * min(0.75 * size[0], size[1])
     if face is None:
@@ -130,7 +131,8 @@ def _prepare(face: FaceSource | None, frames: int, difficulty: str, seed: int,
     ring = anchor_ring(ring_axes_for(base))
     triangles = mesh_triangles(base, ring)
     radius = float(np.linalg.norm(base - FACE_CENTRE, axis=1).max()) + 0.25
-    motion = make_motion(frames, size, base_scale, radius, difficulty, rngs["motion"])
+    motion = make_motion(frames, size, base_scale, radius, difficulty, rngs["motion"],
+                         motion_kind)
     gains = _expression_gains(base, ring, triangles, motion.expressions)
     if np.any(gains < 1.0):
         logger.info("face %s: expression gains %s keep the mesh from folding", source.name,
@@ -171,7 +173,7 @@ class ClipRenderer:
     """Renders frame t of a synthetic clip and its exact landmarks, in any order."""
 
     def __init__(self, face: FaceSource | None, frames: int, difficulty: str, seed: int,
-                 size: tuple[int, int]) -> None:
+                 size: tuple[int, int], motion: str = "smooth") -> None:
         self.frames, self.difficulty, self.seed = int(frames), difficulty, int(seed)
         self.size = (int(size[0]), int(size[1]))
         self.settings = cfg = SETTINGS[difficulty]
@@ -179,7 +181,7 @@ class ClipRenderer:
         streams = np.random.SeedSequence([self.seed, _DIFFICULTY_CODE[difficulty]]).spawn(
             len(names))
         rngs = {name: np.random.default_rng(s) for name, s in zip(names, streams)}
-        self.scene = _prepare(face, self.frames, difficulty, self.seed, self.size, rngs)
+        self.scene = _prepare(face, self.frames, difficulty, self.seed, self.size, rngs, motion)
         self.occluder = make_occluder(rngs["occluder"], self.frames) if cfg.occluder else None
         app = rngs["appearance"]
         n, freq = self.frames, cfg.freq_range_hz

@@ -22,11 +22,13 @@ def shot_starts(frames: int, cuts: int) -> list[int]:
 
 class ShotRenderer:
     def __init__(self, face: FaceSource | None, frames: int, difficulty: str, seed: int,
-                 size: tuple[int, int], cuts: int, dissolve: int = 0) -> None:
+                 size: tuple[int, int], cuts: int, dissolve: int = 0,
+                 motion: str = "smooth") -> None:
         self.starts = shot_starts(frames, cuts)
         self.ends = [*self.starts[1:], frames]
         self.dissolve = int(dissolve)
-        self.shots = [ClipRenderer(face, end - start, difficulty, seed + 1000 * k, size)
+        self.shots = [ClipRenderer(face, end - start, difficulty, seed + 1000 * k, size,
+                                   motion)
                       for k, (start, end) in enumerate(zip(self.starts, self.ends))]
         first = self.shots[0]
         self.scene, self.settings, self.occluder = first.scene, first.settings, first.occluder

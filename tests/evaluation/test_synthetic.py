@@ -10,9 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
+from cli.bench_commands import CLIP_MOTIONS
 from core.errors import CancelledError, FormatError, ValidationError
 from core.formats.pts import read_pts, write_pts
 from core.landmarks import inter_ocular_distance, mean_shape
+from core.metrics import stability_sigma1
 from evaluation.synthetic import (
     FaceSource,
     keyframe_indices,
@@ -23,7 +25,7 @@ from evaluation.synthetic import (
     procedural_face,
     pts_name,
 )
-from evaluation.synthetic.motion import MAX_EYE_CLOSURE, deform
+from evaluation.synthetic.motion import MAX_EYE_CLOSURE, MOTIONS, deform
 from evaluation.synthetic.render import MeshWarper, anchor_ring, canonical_triangles, is_embedding
 from evaluation.synthetic.scene import ClipRenderer
 from tests.conftest import decode_all
@@ -144,6 +146,22 @@ def test_face_size_and_motion_are_sensible():
         step = np.linalg.norm(np.diff(points.mean(axis=1), axis=0), axis=1)
         assert step.max() < 0.25 * iod.mean()          # smooth: no jumps between frames
         assert np.ptp(points.mean(axis=1), axis=0).max() > 10  # but it does move
+
+
+def test_shaky_motion_shakes_more_and_leaves_the_smooth_motion_as_it_was():
+    smooth = ClipRenderer(None, 90, "hard", 3, (640, 480))
+    default = ClipRenderer(None, 90, "hard", 3, (640, 480), "smooth")
+    shaky = ClipRenderer(None, 90, "hard", 3, (640, 480), "shaky")
+    tracks = {name: np.stack([r.points(t) for t in range(90)])
+              for name, r in (("smooth", smooth), ("default", default), ("shaky", shaky))}
+    np.testing.assert_array_equal(tracks["smooth"], tracks["default"])
+    jitter = {name: stability_sigma1(track) for name, track in tracks.items()}
+    assert jitter["shaky"] > 2.0 * jitter["smooth"]
+    # faster, yet no jumps, and the face stays in the frame
+    step = np.linalg.norm(np.diff(tracks["shaky"].mean(axis=1), axis=0), axis=1)
+    assert step.max() < 0.5 * inter_ocular_distance(tracks["shaky"]).mean()
+    assert tracks["shaky"].min() >= 0
+    assert CLIP_MOTIONS == MOTIONS  # the command line's choices
 
 
 def test_expressions_move_the_named_features_without_folding():
@@ -328,6 +346,8 @@ def test_bad_arguments_raise_clear_errors(tmp_path):
         make_clip(tmp_path / "x", difficulty="medium")
     with pytest.raises(ValidationError, match="frames"):
         make_clip(tmp_path / "x", frames=1)
+    with pytest.raises(ValidationError, match="motion must be one of"):
+        make_clip(tmp_path / "x", motion="drunk")
     with pytest.raises(ValidationError, match="size"):
         make_clip(tmp_path / "x", size=(32, 32))
     cv2.imwrite(str(tmp_path / "lonely.png"), np.zeros((50, 50, 3), np.uint8))

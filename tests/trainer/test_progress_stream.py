@@ -23,6 +23,8 @@ from trainer.tsal.propagate import PREDICT_BATCH
 TINY = replace(PRESETS["fast"], crop=48, width=8, steps=6, batch_labelled=4, clips_per_step=1,
                clip_len=3, lr=4e-3)
 FRAMES = 20
+#: Frames the held-out tracking visits: keyframes 0, 10, 19 hold out 10, tracked over 0..19.
+HELD_OUT = 20
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +88,9 @@ def test_cli_events_of_a_tsal_run_are_monotone_and_end_at_total(project_path, ca
     events = [(e["step"], e["total"], e["phase"]) for e in progress]
     assert_ends_at_total(events)
     batches = math.ceil(FRAMES / PREDICT_BATCH)
-    assert events[-1][1] == FRAMES + TINY.steps + 2 * batches  # flow, train, predict x2
-    assert phases(events) == ["flow", "train", "predict"]
+    # flow, held-out tracking, crops, train, predict x2
+    assert events[-1][1] == 2 * FRAMES + HELD_OUT + TINY.steps + 2 * batches
+    assert phases(events) == ["flow", "held-out", "crops", "train", "predict"]
     assert progress[-1]["eta_s"] == 0.0
     assert all(e["eta_s"] is None or e["eta_s"] >= 0 for e in progress)
 
@@ -104,7 +107,7 @@ def test_stopped_resumed_and_warm_started_runs_end_at_total(project_path) -> Non
         totals = [total for _, total, _ in stopping.events]
         assert len(set(totals)) == 2 and totals[0] > totals[-1]
         trained = stopped.metrics["steps"]
-        assert totals[-1] == FRAMES + trained + 2 * batches
+        assert totals[-1] == 2 * FRAMES + HELD_OUT + trained + 2 * batches
 
         # resumed: only the steps still to train are planned
         resuming = Recorder()
@@ -113,7 +116,7 @@ def test_stopped_resumed_and_warm_started_runs_end_at_total(project_path) -> Non
         assert resumed.metrics["held_out_keyframes"] >= 1  # a finished run has its estimate
         assert "estimated_nme" not in stopped.metrics  # a stopped one has none
         assert_ends_at_total(resuming.events)
-        assert resuming.events[-1][1] == FRAMES + (TINY.steps - trained) + 2 * batches
+        assert resuming.events[-1][1] == 2 * FRAMES + HELD_OUT + (TINY.steps - trained) + 2 * batches
 
         # warm start with self-distillation: a fraction of the steps, distillation, 3 networks
         project.labels.set(1, 5, project.runs.pseudo_labels(resumed.id).points[5] + 0.5)
@@ -121,10 +124,11 @@ def test_stopped_resumed_and_warm_started_runs_end_at_total(project_path) -> Non
         warm = jobs.propagate_video(project, 1, "teacher+sd", progress=warming)
         assert warm.metrics["start"] == "warm"
     assert_ends_at_total(warming.events)
-    assert phases(warming.events) == ["flow", "train", "distill", "predict"]
+    assert phases(warming.events) == ["flow", "held-out", "crops", "train", "distill", "predict"]
     warm_steps = math.ceil(TINY.steps * TINY.warm_fraction)
     sd_steps = max(1, round(TINY.steps * TINY.sd_fraction))
-    assert warming.events[-1][1] == (FRAMES + warm_steps + 2 * (batches + sd_steps)
+    held_out = 11 + 15  # keyframe 5 added: 5 held out over 0..10, 10 over 5..19
+    assert warming.events[-1][1] == (2 * FRAMES + held_out + warm_steps + 2 * (batches + sd_steps)
                                      + 3 * batches)
 
 

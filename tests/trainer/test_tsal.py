@@ -48,10 +48,16 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"frame": lambda i: frames[i], "gt": gt, "keys": keys, "n": len(gt)}
 
 
+def crop_store(clip: dict, affines: np.ndarray, cfg=TINY, **kwargs) -> data.CropStore:
+    store = data.CropStore(clip["n"], cfg.crop, **kwargs)
+    assert store.fill(data.FrameReader(clip["frame"], clip["n"]), affines)
+    return store
+
+
 def _fixed_batch(clip: dict, cfg=TINY) -> data.Batch:
-    frames = data.GrayFrames(clip["frame"], clip["n"])
     prior = interpolate(clip["n"], clip["keys"]).points.astype(np.float64)
     affines = data.align_affines(prior, cfg.crop, cfg.margin)
+    frames = crop_store(clip, affines, cfg)
     sampler = data.Sampler(frames, clip["keys"], prior, affines, cfg, np.random.default_rng(0))
     return sampler.batch()
 
@@ -83,11 +89,32 @@ def test_crop_puts_a_bright_dot_where_the_affine_says() -> None:
     assert np.abs(centre - expect).max() < 0.1
 
 
-def test_mirrored_augmentation_permutes_landmarks(clip: dict) -> None:
-    cfg = replace(TINY, aug_flip=1.0, aug_rotate_deg=0.0, aug_scale=0.0, aug_shift=0.0)
-    frames = data.GrayFrames(clip["frame"], clip["n"])
+@pytest.mark.parametrize("memory", [data.CROP_MEMORY, 0])
+def test_crops_come_from_the_context_crop_as_from_the_frame(clip: dict, memory: int) -> None:
+    """An unaugmented crop is the frame's aligned crop (to one grey level of fixed-point
+    rounding); an augmented one matches a warp
+    of the whole frame up to the second interpolation; in memory or in a file alike."""
+    cfg = PRESETS["fast"]
     prior = interpolate(clip["n"], clip["keys"]).points.astype(np.float64)
     affines = data.align_affines(prior, cfg.crop, cfg.margin)
+    store = crop_store(clip, affines, cfg, memory_bytes=memory)
+    assert store.on_disk == (memory == 0)
+    reader = data.FrameReader(clip["frame"], clip["n"])
+    for t in (0, 7, clip["n"] - 1):
+        direct = data.warp(reader.gray(t), affines[t], cfg.crop)
+        np.testing.assert_allclose(store.crops([t])[0, 0], direct, atol=1.01 / 255, rtol=0)
+        geometry, _ = data.random_geometry(np.random.default_rng(t), cfg)
+        moved = data.warp(reader.gray(t), compose_affine(geometry, affines[t]), cfg.crop)
+        assert np.abs(store.warp(t, geometry) - moved).mean() < 0.02
+        assert np.abs(store.crops([t])[0, 0] - moved).mean() > 0.03  # the geometry matters
+    store.close()
+
+
+def test_mirrored_augmentation_permutes_landmarks(clip: dict) -> None:
+    cfg = replace(TINY, aug_flip=1.0, aug_rotate_deg=0.0, aug_scale=0.0, aug_shift=0.0)
+    prior = interpolate(clip["n"], clip["keys"]).points.astype(np.float64)
+    affines = data.align_affines(prior, cfg.crop, cfg.margin)
+    frames = crop_store(clip, affines, cfg)
     sampler = data.Sampler(frames, {0: clip["keys"][0]}, prior, affines, cfg,
                            np.random.default_rng(0))
     _, targets = sampler.labelled(1)
@@ -215,8 +242,18 @@ def test_end_to_end_final_beats_interpolation_and_keeps_keyframes(clip: dict) ->
     # no hidden cache: the same call trains again; with one RunCache the calls share a training
     cache = RunCache()
     shared = run(clip["frame"], clip["n"], keys, TINY, options=RunOptions(cache=cache))
-    assert run(clip["frame"], clip["n"], keys, TINY, options=RunOptions(cache=cache)) is shared
+    phases: list[str | None] = []
+    again = run(clip["frame"], clip["n"], keys, TINY, options=RunOptions(cache=cache),
+                progress=lambda s, t, phase=None, **_: phases.append(phase))
+    assert phases == ["cached"]  # no flow, no training
+    np.testing.assert_array_equal(again["final"].points, shared["final"].points)
+    # the smoother's setting acts after training: a fixed one shares the training too
+    fixed = run(clip["frame"], clip["n"], keys, replace(TINY, smooth_choice="fixed"),
+                options=RunOptions(cache=cache))
     assert len(cache) == 1
+    np.testing.assert_array_equal(fixed["teacher"].points, shared["teacher"].points)
+    assert fixed["final"].info["smooth_choice"] == "fixed"
+    assert fixed["final"].info["smooth_accel"] == [TINY.smooth_accel]
 
 
 def test_deterministic_for_a_seed(clip: dict) -> None:

@@ -5,8 +5,10 @@
 -> Propagation``: "supervised" (the same network trained on keyframes only), "student",
 "teacher", "teacher+sd" (the teacher after iterative self-distillation), "final" (the teacher
 fused with bidirectional flow tracking by estimated error, then smoothed in time) and the
-ablations "no-sic", "no-mfds" and "no-async" (the teacher trained alone, never filtered towards
-a student). Methods called with one :class:`RunCache` share a training with the same config.
+ablations "no-sic", "no-mfds", "no-async" (the teacher trained alone, never filtered towards
+a student) and "final-fixed" (final with the smoother's fixed setting rather than one chosen
+from held-out keyframes). Methods called with one :class:`RunCache` share a training with the
+same config.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ VARIANTS: dict[str, tuple[dict[str, object], str]] = {
     "no-sic": ({"use_sic": False}, "teacher"),
     "no-mfds": ({"use_mfds": False}, "teacher"),
     "no-async": ({"async_teacher": False}, "teacher"),
+    "final-fixed": ({"smooth_choice": "fixed"}, "final"),
 }
 
 

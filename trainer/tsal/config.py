@@ -52,6 +52,9 @@ class TSALConfig:
     warm_fraction: float = 0.15  # a warm start trains this fraction of ``steps``
     warm_lr: float = 0.5  # and at this fraction of ``lr``
     smooth_accel: float = 0.002  # smoother: velocity change, face size per frame² at 30 fps
+    # "held-out": each face segment's setting chosen by leave-one-keyframe-out from a grid
+    # (core.propagation.holdout), smooth_accel where too few keyframes; "fixed": smooth_accel
+    smooth_choice: str = "held-out"
     self_distill: int = 0  # iterations of self-distillation (§4.3) after training; 0 = none
     sd_fraction: float = 0.25  # steps of each distillation iteration, as a fraction of ``steps``
     elt_shift: float = 8.0 / 256.0  # ELT: translation ±, as a fraction of the crop

@@ -1,14 +1,21 @@
-"""Face crops for TSAL: alignment affines, the per-job frame cache, augmentation and batches.
+"""Face crops for TSAL: alignment affines, the per-job crop store, augmentation and batches.
 
 Every frame gets a similarity ``M_t`` (2x3, frame -> crop) that puts a reference shape (the
 keyframe labels, or the flow-tracked points between keyframes) onto a centred template, so a
 point ``p`` in the frame is ``M_t·p`` in the crop and ``inv(M_t)·q`` maps back exactly. Crops are
 grey float32 in [0, 1]; pixel centres are integers on both sides (cv2.warpAffine's convention).
+
+A job never holds the video's frames: once the alignment is known, each frame is decoded once
+more and only its aligned *context crop* is kept (:class:`CropStore`: the crop with as much
+again around it, grey uint8, in memory up to a budget and in a temporary file beyond it), so a
+30,000-frame video costs 30,000 x 16 KB rather than 30,000 full frames. Augmented crops are
+warped from the context crop; an unaugmented crop is its centre, exactly.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -44,26 +51,82 @@ def warp(gray: np.ndarray, matrix: np.ndarray, crop: int) -> np.ndarray:
     return out.astype(np.float32) / 255.0
 
 
-class GrayFrames:
-    """Decodes each frame once, keeps it grey, and hands the BGR original to other readers."""
+class FrameReader:
+    """The job's frames by index, checked to be BGR uint8; nothing is kept."""
 
     def __init__(self, frame: Callable[[int], np.ndarray], n_frames: int):
         self._frame, self.n = frame, int(n_frames)
-        self._gray: dict[int, np.ndarray] = {}
 
     def bgr(self, index: int) -> np.ndarray:
         image = np.asarray(self._frame(index))
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValidationError(f"frame {index}: expected a BGR uint8 image, got "
                                   f"{image.dtype} of shape {image.shape}")
-        if index not in self._gray:
-            self._gray[index] = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         return image
 
     def gray(self, index: int) -> np.ndarray:
-        if index not in self._gray:
-            self.bgr(index)
-        return self._gray[index]
+        return cv2.cvtColor(self.bgr(index), cv2.COLOR_BGR2GRAY)
+
+
+#: A context crop is this many crop sides wide: the augmentations (rotation, ±8 % scale, ±5 %
+#: shift) and self-distillation's transforms (30°, down to 0.8 x) sample inside it.
+CONTEXT = 2
+#: Context crops kept in memory at most (bytes); beyond it they go to a temporary file.
+CROP_MEMORY = 1 << 30
+
+
+class CropStore:
+    """Every frame's aligned context crop, decoded once (see the module docstring)."""
+
+    def __init__(self, n_frames: int, crop: int, memory_bytes: int = CROP_MEMORY,
+                 folder: str | None = None):
+        self.n, self.crop = int(n_frames), int(crop)
+        self.side = CONTEXT * self.crop
+        self.offset = (self.side - self.crop) // 2
+        shape = (self.n, self.side, self.side)
+        self._file = None
+        if self.n * self.side * self.side <= memory_bytes:
+            self._crops = np.zeros(shape, np.uint8)
+        else:
+            # the store owns the file until close(); the system deletes it then (or at exit)
+            self._file = tempfile.TemporaryFile(  # noqa: SIM115
+                prefix="faceprop-crops-", dir=folder)
+            self._crops = np.memmap(self._file, np.uint8, "w+", shape=shape)
+        self.on_disk = self._file is not None
+
+    def fill(self, frames: FrameReader, affines: np.ndarray,
+             tick: Callable[[int], None] | None = None,
+             should_stop: Callable[[], bool] | None = None) -> bool:
+        """Decode every frame once and keep its context crop; False if stopped first."""
+        shift = np.array([[1.0, 0.0, self.offset], [0.0, 1.0, self.offset]])
+        for index in range(self.n):
+            if should_stop is not None and index % 64 == 0 and should_stop():
+                return False
+            self._crops[index] = cv2.warpAffine(
+                frames.gray(index), compose_affine(shift, affines[index]),
+                (self.side, self.side), flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REPLICATE)
+            if tick is not None:
+                tick(index + 1)
+        return True
+
+    def warp(self, index: int, geometry: np.ndarray) -> np.ndarray:
+        """The aligned crop of frame ``index`` moved by ``geometry`` (crop -> crop affine),
+        float32 in [0, 1]."""
+        back = np.array([[1.0, 0.0, -self.offset], [0.0, 1.0, -self.offset]])
+        return warp(np.asarray(self._crops[index]), compose_affine(geometry, back), self.crop)
+
+    def crops(self, indices: list[int] | range) -> np.ndarray:
+        """Unaugmented aligned crops (len, 1, S, S), float32 in [0, 1]."""
+        lo, hi = self.offset, self.offset + self.crop
+        return np.stack([self._crops[i, lo:hi, lo:hi][None] for i in indices]
+                        ).astype(np.float32) / 255.0
+
+    def close(self) -> None:
+        if self._file is not None:
+            del self._crops
+            self._file.close()
+            self._file = None
 
 
 def random_geometry(rng: np.random.Generator, cfg: TSALConfig) -> tuple[np.ndarray, bool]:
@@ -116,7 +179,7 @@ class Batch:
 class Sampler:
     """Draws augmented keyframe crops and clips (keyframe + later frames of its segment)."""
 
-    def __init__(self, frames: GrayFrames, keyframes: dict[int, np.ndarray], prior: np.ndarray,
+    def __init__(self, frames: CropStore, keyframes: dict[int, np.ndarray], prior: np.ndarray,
                  affines: np.ndarray, cfg: TSALConfig, rng: np.random.Generator):
         self.frames, self.keys, self.prior = frames, keyframes, prior
         self.affines, self.cfg, self.rng = affines, cfg, rng
@@ -128,7 +191,7 @@ class Sampler:
 
     def _crop(self, index: int, geometry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         matrix = compose_affine(geometry, self.affines[index])
-        return warp(self.frames.gray(index), matrix, self.cfg.crop), matrix
+        return self.frames.warp(index, geometry), matrix
 
     def labelled(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         s = self.cfg.crop
@@ -179,7 +242,6 @@ class Sampler:
         return Batch(images, targets, *clip)
 
 
-def frame_crops(frames: GrayFrames, affines: np.ndarray, crop: int,
-                indices: list[int] | range) -> np.ndarray:
+def frame_crops(frames: CropStore, indices: list[int] | range) -> np.ndarray:
     """Unaugmented crops (len, 1, S, S) of the given frames for prediction."""
-    return np.stack([warp(frames.gray(i), affines[i], crop)[None] for i in indices])
+    return frames.crops(indices)

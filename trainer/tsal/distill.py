@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 
-from core.geometry import apply_affine, compose_affine
+from core.geometry import apply_affine
 from trainer.tsal import data, losses
 from trainer.tsal.config import TSALConfig
 from trainer.tsal.models import LandmarkNet, decode, mixed_precision
@@ -57,15 +57,15 @@ def spread(points: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def crop_points(model: LandmarkNet, frames: data.GrayFrames, affines: np.ndarray,
-                cfg: TSALConfig, device: torch.device, batch: int = TARGET_BATCH,
-                tick: Tick | None = None) -> np.ndarray:
+def crop_points(model: LandmarkNet, frames: data.CropStore, cfg: TSALConfig,
+                device: torch.device, batch: int = TARGET_BATCH, tick: Tick | None = None
+                ) -> np.ndarray:
     """The model's points p = γ·pM + (1−γ)·pC in crop pixels for every frame's aligned crop."""
     model.eval()
     out = []
     for start in range(0, frames.n, batch):
         idx = range(start, min(start + batch, frames.n))
-        crops = torch.from_numpy(data.frame_crops(frames, affines, cfg.crop, idx)).to(device)
+        crops = torch.from_numpy(data.frame_crops(frames, idx)).to(device)
         with mixed_precision(device, cfg.bf16):
             d = decode(model(crops), cfg.crop)
         out.append((cfg.gamma * d.pm + (1 - cfg.gamma) * d.pc).float().cpu().numpy())
@@ -74,7 +74,7 @@ def crop_points(model: LandmarkNet, frames: data.GrayFrames, affines: np.ndarray
     return np.concatenate(out)
 
 
-def self_distill(model: LandmarkNet, sampler: data.Sampler, affines: np.ndarray, cfg: TSALConfig,
+def self_distill(model: LandmarkNet, sampler: data.Sampler, cfg: TSALConfig,
                  device: torch.device, tick: Tick | None = None) -> LandmarkNet:
     """``cfg.self_distill`` iterations of self-distillation starting from ``model``;
     ``tick`` is called :func:`distill_units` times."""
@@ -83,7 +83,7 @@ def self_distill(model: LandmarkNet, sampler: data.Sampler, affines: np.ndarray,
     batch = cfg.batch_labelled
     previous = model
     for iteration in range(1, cfg.self_distill + 1):
-        targets_all = crop_points(previous, frames, affines, cfg, device, tick=tick)
+        targets_all = crop_points(previous, frames, cfg, device, tick=tick)
         student = copy.deepcopy(previous).to(device)
         opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr * 0.3,
                                 weight_decay=cfg.weight_decay)
@@ -94,8 +94,7 @@ def self_distill(model: LandmarkNet, sampler: data.Sampler, affines: np.ndarray,
             targets = np.zeros((batch, 68, 2), np.float32)
             for j, t in enumerate(picks):
                 transform = elt_transform(rng, cfg)
-                matrix = compose_affine(transform, affines[t])
-                images[j, 0] = data.warp(frames.gray(int(t)), matrix, cfg.crop)
+                images[j, 0] = frames.warp(int(t), transform)
                 targets[j] = apply_affine(transform, targets_all[t])
             lab_images, lab_targets = sampler.labelled(batch)
             x = torch.from_numpy(np.concatenate([lab_images, images])).to(device)

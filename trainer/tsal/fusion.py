@@ -14,14 +14,12 @@ import numpy as np
 
 from core.framestats import face_sizes
 from core.propagation import CONF_FRACTION, Propagation
-from core.smoothing import smooth_track
+from core.smoothing import accel_at, smooth_track
 
 #: Floor of both error estimates in the fusion, x inter-ocular (keeps weights finite).
 FUSION_FLOOR = 0.01
 #: Flow points this confident calibrate the network's typical error (see fuse).
 FLOW_TRUSTED = 0.7
-#: Frame rate the smoother's acceleration setting refers to.
-REFERENCE_FPS = 30.0
 
 
 def confidence(error: np.ndarray, iod: np.ndarray) -> np.ndarray:
@@ -71,9 +69,8 @@ def final_track(points: np.ndarray, error: np.ndarray, iod: np.ndarray,
                 ) -> tuple[np.ndarray, np.ndarray]:
     """The smoothed track and its error estimate: the fused error combined with how far the
     smoother had to move each point (a point the motion model disagrees with is doubtful)."""
-    scale = (REFERENCE_FPS / fps) ** 2 if fps and fps > 0 else 1.0
     sigma = error + FUSION_FLOOR * iod[:, None]
     smoothed = smooth_track(points, sigma, face_sizes(points), pinned=list(keyframes),
-                            accel=accel * scale)
+                            accel=accel_at(accel, fps))
     moved = np.linalg.norm(smoothed - points, axis=-1)
     return smoothed, np.sqrt(error ** 2 + moved ** 2)

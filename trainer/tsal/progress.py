@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 #: The job's phases, in the order they run.
-PHASES = ("flow", "train", "distill", "predict")
+PHASES = ("flow", "held-out", "train", "distill", "predict")
 
 
 class JobProgress:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -29,14 +28,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.errors import FacePropError, ValidationError
-from core.framestats import face_sizes
+from core.errors import CancelledError, FacePropError, ValidationError
 from core.geometry import apply_affine, invert_affine
-from core.landmarks import inter_ocular_distance
 from core.progress import Progress, ShouldStop
-from core.propagation import Propagation, check_keyframes, flow_track
-from trainer.tsal import checkpoint, data, fusion
+from core.propagation import Propagation, check_keyframes, flow_track, holdout
+from trainer.tsal import checkpoint, data, outputs
 from trainer.tsal.config import TSALConfig
+from trainer.tsal.devices import device_name, select_device, usable_cores
 from trainer.tsal.distill import distill_units, self_distill
 from trainer.tsal.loop import Trainer
 from trainer.tsal.models import LandmarkNet, decode, mixed_precision
@@ -50,26 +48,28 @@ PREDICT_BATCH = 64
 REPORT_EVERY = 5
 #: Smallest batch an out-of-memory retry may shrink to before giving up.
 MIN_BATCH = 2
+#: How the final smoother's setting is chosen (TSALConfig.smooth_choice).
+SMOOTH_CHOICES = ("held-out", "fixed")
 
 
 
 class RunCache:
-    """Finished trainings by (frames, keyframes, config), so that several methods of one
+    """Finished trainings by (frames, keyframes, training config), so that several methods of one
     benchmark (student, teacher, final, ...) share one training instead of each training anew.
     Whoever wants sharing makes one and passes it in :class:`RunOptions`; a job that keeps
     checkpoints or resumes never uses it, and nothing is cached behind anyone's back."""
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self.size = size
-        self._items: OrderedDict[tuple, dict[str, Propagation]] = OrderedDict()
+        self._items: OrderedDict[tuple, Any] = OrderedDict()
 
-    def get(self, key: tuple) -> dict[str, Propagation] | None:
+    def get(self, key: tuple) -> Any:
         if key not in self._items:
             return None
         self._items.move_to_end(key)
         return self._items[key]
 
-    def put(self, key: tuple, result: dict[str, Propagation]) -> None:
+    def put(self, key: tuple, result: Any) -> None:
         self._items[key] = result
         while len(self._items) > self.size:
             self._items.popitem(last=False)
@@ -87,45 +87,11 @@ class RunOptions:
     resume: bool = False  # continue the stopped job saved in checkpoint_dir
     warm_start: bool = True  # start from checkpoint_dir's last finished training
     fps: float | None = None  # the video's frame rate (scales the smoother)
+    crop_memory: int = data.CROP_MEMORY  # bytes of context crops held in memory; then a file
     cache: RunCache | None = None  # share trainings between calls (the benchmark's methods)
 
 
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity; all of them where that is unknown)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def select_device(requested: str = "auto") -> torch.device:
-    """The torch device for a request; ValidationError when CUDA is asked for but absent."""
-    name = (requested or "auto").lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            build = "with" if torch.backends.cuda.is_built() else "without"
-            raise ValidationError(f"--device {requested}: CUDA was requested but torch "
-                                  f"{torch.__version__} (built {build} CUDA) sees no CUDA "
-                                  "device; use --device cpu or auto")
-        device = torch.device(name)
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValidationError(f"--device {requested}: only {torch.cuda.device_count()} "
-                                  "CUDA device(s) present")
-        return device
-    raise ValidationError(f"--device must be auto, cpu or cuda[:N], not {requested!r}")
-
-
-def device_name(device: torch.device | None = None) -> str:
-    """"cpu", or the CUDA device's name."""
-    dev = device if device is not None else select_device()
-    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
-
-
-def _cache_key(frames: data.GrayFrames, keys: dict[int, np.ndarray], cfg: TSALConfig) -> tuple:
+def _cache_key(frames: data.FrameReader, keys: dict[int, np.ndarray], cfg: TSALConfig) -> tuple:
     digest = hashlib.sha1()
     first = next(iter(keys))
     digest.update(np.ascontiguousarray(frames.gray(first)[::4, ::4]).tobytes())
@@ -133,7 +99,7 @@ def _cache_key(frames: data.GrayFrames, keys: dict[int, np.ndarray], cfg: TSALCo
 
 
 @torch.no_grad()
-def predict(model: LandmarkNet, frames: data.GrayFrames, affines: np.ndarray, cfg: TSALConfig,
+def predict(model: LandmarkNet, frames: data.CropStore, affines: np.ndarray, cfg: TSALConfig,
             device: torch.device, tick: Callable[[int], None] | None = None
             ) -> dict[str, np.ndarray]:
     """pM, pC (frame pixels, (T, 68, 2)) and heatmap peaks (T, 68) for every frame."""
@@ -142,7 +108,7 @@ def predict(model: LandmarkNet, frames: data.GrayFrames, affines: np.ndarray, cf
     pm, pc, peak = [], [], []
     for start in range(0, frames.n, PREDICT_BATCH):
         idx = range(start, min(start + PREDICT_BATCH, frames.n))
-        crops = torch.from_numpy(data.frame_crops(frames, affines, cfg.crop, idx)).to(device)
+        crops = torch.from_numpy(data.frame_crops(frames, idx)).to(device)
         with mixed_precision(device, cfg.bf16):
             d = decode(model(crops), cfg.crop)
         pm.append(apply_affine(back[idx.start:idx.stop], d.pm.float().cpu().numpy()))
@@ -151,14 +117,6 @@ def predict(model: LandmarkNet, frames: data.GrayFrames, affines: np.ndarray, cf
         if tick is not None:
             tick(idx.stop)
     return {"pm": np.concatenate(pm), "pc": np.concatenate(pc), "peak": np.concatenate(peak)}
-
-
-def _with_keys(points: np.ndarray, conf: np.ndarray, keys: dict[int, np.ndarray], name: str,
-               **extra: Any) -> Propagation:
-    points, conf = points.astype(np.float32), np.clip(conf, 0, 1).astype(np.float32)
-    for k, pts in keys.items():
-        points[k], conf[k] = pts, 1.0
-    return Propagation(points, conf, name, **extra)
 
 
 class _Checkpoints:
@@ -241,33 +199,88 @@ def _train(trainer: Trainer, sampler: data.Sampler, cfg: TSALConfig, bar: JobPro
     return False
 
 
+@dataclass(frozen=True)
+class _Trained:
+    """What a training produced before its outputs are fused and smoothed: every network's
+    predictions, the flow prior, the held-out keyframes' tracks and the run's info."""
+
+    preds: dict[str, dict[str, np.ndarray]]
+    prior: Propagation
+    held_out: list[holdout.HeldOutTrack]
+    info: dict[str, Any]
+
+
+def _training_fields(cfg: TSALConfig) -> TSALConfig:
+    """``cfg`` without the settings that act after training: a cached training serves any."""
+    return replace(cfg, smooth_accel=0.0, smooth_choice="")
+
+
 def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[int, np.ndarray],
         cfg: TSALConfig, progress: Progress | None = None, should_stop: ShouldStop | None = None,
         options: RunOptions | None = None) -> dict[str, Propagation]:
     """Train on this video and return every source: "flow", "student", "teacher",
     "teacher+sd" (with ``cfg.self_distill``) and "final" (without ``use_semi`` the student
-    stands in for the teacher)."""
+    stands in for the teacher). The final smoother's setting is chosen per call from the
+    held-out keyframes (``cfg.smooth_choice``); ``info`` reports it and the held-out errors."""
     options = options or RunOptions()
+    if cfg.smooth_choice not in SMOOTH_CHOICES:
+        raise ValidationError(f"smooth_choice must be one of {SMOOTH_CHOICES}, "
+                              f"not {cfg.smooth_choice!r}")
     keys = check_keyframes(n_frames, keyframes)
-    n = int(n_frames)
-    frames = data.GrayFrames(frame, n)
-    store = _Checkpoints(options.checkpoint_dir)
+    frames = data.FrameReader(frame, int(n_frames))
     cache = options.cache if not options.resume and options.checkpoint_dir is None else None
-    cache_key = _cache_key(frames, keys, cfg) if cache is not None else ()
-    cached = cache.get(cache_key) if cache is not None else None
-    if cached is not None:
-        JobProgress({"cached": 1}, progress).finish()
-        return cached
+    cache_key = _cache_key(frames, keys, _training_fields(cfg)) if cache is not None else ()
+    trained = cache.get(cache_key) if cache is not None else None
+    bar = JobProgress({"cached": 1}, progress)
+    if trained is None:
+        trained, bar = _train_and_predict(frames, keys, cfg, options, progress, should_stop)
+        if cache is not None and not trained.info["stopped"]:
+            cache.put(cache_key, trained)
+    choice = outputs.smoother_choice(trained.held_out, cfg, options.fps)
+    result = outputs.sources(trained.preds, trained.prior, keys,
+                             replace(cfg, smooth_accel=choice.accel), options.fps)
+    info = {**trained.info, "smooth_accel": [choice.accel], "smooth_choice": choice.source,
+            "held_out_errors": [] if choice.estimate is None
+            else [round(e, 6) for e in choice.estimate.errors.values()]}
+    bar.finish()
+    return {name: replace(p, info=info) for name, p in result.items()}
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How this job trains: the config, where it starts, and what prediction will cost."""
+
+    cfg: TSALConfig  # as asked
+    train_cfg: TSALConfig  # as trained (a warm start trains fewer steps)
+    start: str  # "cold", "warm" or "resume"
+    start_state: dict[str, Any] | None
+    done_before: int  # steps a resumed job had trained
+    digest: str  # the keyframes'
+    device: torch.device
+    batches: int  # prediction batches per network
+    n_models: int
+
+
+def _train_and_predict(frames: data.FrameReader, keys: dict[int, np.ndarray], cfg: TSALConfig,
+                       options: RunOptions, progress: Progress | None,
+                       should_stop: ShouldStop | None) -> tuple[_Trained, JobProgress]:
+    """Flow prior, held-out tracks, crops, training (cold, warm or resumed) and every network's
+    predictions, reported against one plan; the progress bar is returned unfinished."""
+    n = frames.n
+    store = _Checkpoints(options.checkpoint_dir)
     device = select_device(options.device)
     if device.type == "cpu":  # never more threads than the cores this process may use
         torch.set_num_threads(max(1, min(cfg.threads, usable_cores())))
     digest = checkpoint.keyframes_digest(keys)
     train_cfg, start_state, start = _training_plan(cfg, options, store, digest)
-    done_before = int(start_state["step"]) if start == "resume" else 0
-    batches = math.ceil(n / PREDICT_BATCH)
-    n_models = 1 + int(train_cfg.use_semi) + int(cfg.self_distill > 0)
-    bar = JobProgress({"flow": n, "train": train_cfg.steps - done_before,
-                       "distill": distill_units(cfg, n), "predict": n_models * batches},
+    plan = _Plan(cfg, train_cfg, start, start_state,
+                 int(start_state["step"]) if start == "resume" else 0, digest, device,
+                 math.ceil(n / PREDICT_BATCH),
+                 1 + int(train_cfg.use_semi) + int(cfg.self_distill > 0))
+    triples = holdout.chosen_triples(list(keys), [(0, n - 1)])
+    bar = JobProgress({"flow": n, "held-out": holdout.tracked_frames(triples), "crops": n,
+                       "train": train_cfg.steps - plan.done_before,
+                       "distill": distill_units(cfg, n), "predict": plan.n_models * plan.batches},
                       progress, should_stop)
     logger.info("TSAL on %s: %d frames, %d keyframes, %d steps (%s start)",
                 device_name(device), n, len(keys), train_cfg.steps, start)
@@ -275,23 +288,48 @@ def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[in
     prior = flow_track(frames.bgr, n, keys, method=cfg.flow,
                        progress=lambda s, t: bar("flow", n * s // max(t, 1)),
                        should_stop=should_stop)
+    held_out = holdout.track_held_out(frames.bgr, keys, triples, flow=cfg.flow,
+                                      progress=lambda s, t: bar("held-out", s),
+                                      should_stop=should_stop)
+    t_crops = time.perf_counter()
     affines = data.align_affines(prior.points, cfg.crop, cfg.margin)
+    crops = data.CropStore(n, cfg.crop, options.crop_memory,
+                           str(options.checkpoint_dir) if options.checkpoint_dir else None)
+    try:
+        if not crops.fill(frames, affines, lambda i: bar("crops", i), should_stop):
+            raise CancelledError("stopped before training began: nothing to keep")
+        t1 = time.perf_counter()
+        preds, info = _learn(crops, keys, prior.points, affines, plan, store, bar)
+    finally:
+        crops.close()
+    info["timings"] = {"flow_s": round(t_crops - t0, 2), "crops_s": round(t1 - t_crops, 2),
+                       **info["timings"]}
+    logger.info("TSAL %s: %s", "stopped" if info["stopped"] else "done", info["timings"])
+    return _Trained(preds, prior, held_out, info), bar
+
+
+def _learn(crops: data.CropStore, keys: dict[int, np.ndarray], prior: np.ndarray,
+           affines: np.ndarray, plan: _Plan, store: _Checkpoints, bar: JobProgress
+           ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
+    """Train (until done or stopped), checkpoint, distil and predict every frame."""
+    cfg, train_cfg, device, batches = plan.cfg, plan.train_cfg, plan.device, plan.batches
     t1 = time.perf_counter()
     rng = np.random.default_rng(cfg.seed)
-    sampler = data.Sampler(frames, keys, prior.points.astype(np.float64), affines, train_cfg, rng)
+    sampler = data.Sampler(crops, keys, prior.astype(np.float64), affines, train_cfg, rng)
     trainer = Trainer(train_cfg, device)
-    if start_state is not None:
-        trainer.load_state(start_state, weights_only=start != "resume")
-        if start == "resume" and "numpy_rng" in start_state:
-            rng.bit_generator.state = start_state["numpy_rng"]
+    if plan.start_state is not None:
+        trainer.load_state(plan.start_state, weights_only=plan.start != "resume")
+        if plan.start == "resume" and "numpy_rng" in plan.start_state:
+            rng.bit_generator.state = plan.start_state["numpy_rng"]
     stopped = _train(trainer, sampler, train_cfg, bar)
     if stopped:  # what is left: predicting with the networks as they are
-        bar.replan(train=trainer.step_count - done_before, distill=0,
-                   predict=(n_models - int(cfg.self_distill > 0)) * batches)
-        saved = store.write(checkpoint.RESUME, trainer, train_cfg, keyframes=digest,
+        bar.replan(train=trainer.step_count - plan.done_before, distill=0,
+                   predict=(plan.n_models - int(cfg.self_distill > 0)) * batches)
+        saved = store.write(checkpoint.RESUME, trainer, train_cfg, keyframes=plan.digest,
                             numpy_rng=rng.bit_generator.state)
     else:
-        saved = store.write(checkpoint.LATEST, trainer, cfg, keyframes=digest, start=start)
+        saved = store.write(checkpoint.LATEST, trainer, cfg, keyframes=plan.digest,
+                            start=plan.start)
         store.remove(checkpoint.RESUME)
     t2 = time.perf_counter()
     models: dict[str, LandmarkNet] = {"student": trainer.student}
@@ -299,24 +337,17 @@ def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[in
         models["teacher"] = trainer.teacher
     if cfg.self_distill and not stopped:
         base = models.get("teacher", trainer.student)
-        models["teacher+sd"] = self_distill(
-            base, sampler, affines, cfg, device,
-            tick=_counter(bar, "distill"))
-    preds = {name: predict(model, frames, affines, cfg, device,
+        models["teacher+sd"] = self_distill(base, sampler, cfg, device,
+                                            tick=_counter(bar, "distill"))
+    preds = {name: predict(model, crops, affines, cfg, device,
                            tick=lambda i, k=k: bar("predict",
                                                    k * batches + math.ceil(i / PREDICT_BATCH)))
              for k, (name, model) in enumerate(models.items())}
-    result = _sources(preds, prior, keys, cfg, options)
-    info = {"device": device_name(device), "stopped": stopped, "start": start,
+    info = {"device": device_name(device), "stopped": stopped, "start": plan.start,
             "checkpoint": saved, "steps": trainer.step_count,
-            "timings": {"flow_s": round(t1 - t0, 2), "train_s": round(t2 - t1, 2),
+            "timings": {"train_s": round(t2 - t1, 2),
                         "predict_s": round(time.perf_counter() - t2, 2)}}
-    result = {name: replace(p, info=info) for name, p in result.items()}
-    bar.finish()
-    logger.info("TSAL %s: %s", "stopped" if stopped else "done", info["timings"])
-    if cache is not None and not stopped:
-        cache.put(cache_key, result)
-    return result
+    return preds, info
 
 
 def _counter(bar: JobProgress, phase: str) -> Callable[[Mapping[str, float] | None], None]:
@@ -332,36 +363,3 @@ def _counter(bar: JobProgress, phase: str) -> Callable[[Mapping[str, float] | No
             bar(phase, state["done"], state["losses"])
 
     return tick
-
-
-def _sources(preds: dict[str, dict[str, np.ndarray]], prior: Propagation,
-             keys: dict[int, np.ndarray], cfg: TSALConfig, options: RunOptions
-             ) -> dict[str, Propagation]:
-    """Every output of the run, with per-point confidence and per-frame statistics."""
-    iod = np.maximum(np.asarray(inter_ocular_distance(prior.points), np.float64), 4.0)
-    points = {name: cfg.gamma * p["pm"] + (1 - cfg.gamma) * p["pc"] for name, p in preds.items()}
-    own = {name: 0.5 * np.linalg.norm(p["pm"] - p["pc"], axis=-1) for name, p in preds.items()}
-    gap = (np.linalg.norm(points["teacher"] - points["student"], axis=-1)
-           if "teacher" in points else np.zeros_like(own["student"]))
-    errors = {name: gap + own[name] for name in points}
-    best = next(name for name in ("teacher+sd", "teacher", "student") if name in points)
-    fused, fused_err = fusion.fuse(points[best], errors[best], prior, iod, keys)
-    smoothed, final_err = fusion.final_track(fused, fused_err, iod, keys, cfg.smooth_accel,
-                                             options.fps)
-    size = face_sizes(prior.points)[:, None] / 100.0
-    stats = {
-        "teacher_student": (gap / size).mean(axis=1),
-        "detection_tracking": (np.linalg.norm(points[best] - prior.points, axis=-1)
-                               / size).mean(axis=1),
-        "forward_backward": (fusion.flow_error(prior, iod) / size).mean(axis=1),
-    }
-    for frame in keys:
-        for values in stats.values():
-            values[frame] = 0.0
-    result = {"flow": prior}
-    for name in points:
-        result[name] = _with_keys(points[name], fusion.confidence(errors[name], iod), keys, name,
-                                  stats=stats)
-    result["final"] = _with_keys(smoothed, fusion.confidence(final_err, iod), keys, "final",
-                                 stats=stats)
-    return result
