@@ -116,7 +116,8 @@ def test_stopped_resumed_and_warm_started_runs_end_at_total(project_path) -> Non
         assert resumed.metrics["held_out_keyframes"] >= 1  # a finished run has its estimate
         assert "estimated_nme" not in stopped.metrics  # a stopped one has none
         assert_ends_at_total(resuming.events)
-        assert resuming.events[-1][1] == 2 * FRAMES + HELD_OUT + (TINY.steps - trained) + 2 * batches
+        left = TINY.steps - trained
+        assert resuming.events[-1][1] == 2 * FRAMES + HELD_OUT + left + 2 * batches
 
         # warm start with self-distillation: a fraction of the steps, distillation, 3 networks
         project.labels.set(1, 5, project.runs.pseudo_labels(resumed.id).points[5] + 0.5)
