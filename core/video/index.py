@@ -202,9 +202,12 @@ def _verify_container_seeks(path: Path, backend: str, fps: np.ndarray, fper: _Fi
 
 
 def _decode_pass(path: Path, backend: str, expected: int, progress: Progress | None,
-                 should_stop: ShouldStop | None) -> tuple[np.ndarray, _Fingerprinter, list]:
-    """Fingerprint every frame; also return the first and last images for a cross-check."""
+                 should_stop: ShouldStop | None
+                 ) -> tuple[np.ndarray, _Fingerprinter, list, list[float]]:
+    """Fingerprint every frame, in decode order; also return the first and last images for a
+    cross-check and each frame's timestamp (ms, as the decoder reports it)."""
     rows: list[np.ndarray] = []
+    stamps: list[float] = []
     fper: _Fingerprinter | None = None
     ends: list[np.ndarray] = []
     cap = _open_capture(path, backend)
@@ -223,13 +226,35 @@ def _decode_pass(path: Path, backend: str, expected: int, progress: Progress | N
                                  f"{fper.shape[1]}x{fper.shape[0]}")
             ends[1] = img
             rows.append(fper(img))
+            stamps.append(float(cap.get(cv2.CAP_PROP_POS_MSEC)))
             if progress is not None and len(rows) % 16 == 0:
                 progress(len(rows), max(expected, len(rows) + 1))
     finally:
         cap.release()
     if fper is None:
         raise VideoError(f"{path}: no decodable frames (empty or corrupt video)")
-    return np.stack(rows), fper, ends
+    return np.stack(rows), fper, ends, stamps
+
+
+#: Timestamps whose median interval differs from the container's frame rate by more than this
+#: fraction mean a variable-frame-rate file: the median interval is its rate.
+VFR_TOLERANCE = 0.01
+
+
+def frame_rate(stamps_ms: list[float], reported: float) -> float:
+    """The video's frame rate for timing (the smoother's motion model): the median interval of
+    the decoded frames' timestamps when they increase and disagree with the container's rate
+    (a variable-frame-rate file, or a header that lies), else the container's rate."""
+    stamps = np.asarray(stamps_ms, dtype=np.float64)
+    if len(stamps) < 3 or not np.isfinite(stamps).all():
+        return reported
+    steps = np.diff(stamps)
+    if (steps <= 0).any():  # no usable timestamps (some decoders report none)
+        return reported
+    measured = 1000.0 / float(np.median(steps))
+    if not 0 < reported < 1000 or abs(measured / reported - 1.0) > VFR_TOLERANCE:
+        return measured
+    return reported
 
 
 def _agrees_with_ffmpeg(path: Path, n: int, ends: list[np.ndarray]) -> bool:
@@ -270,7 +295,8 @@ def probe_video(path: str | os.PathLike[str], progress: Progress | None = None,
         cap.release()
         backend = "mjpeg" if fourcc == b"MJPG" and p.suffix.lower() == ".avi" else "ffmpeg"
         try:
-            fingerprints, fper, ends = _decode_pass(p, backend, reported, progress, should_stop)
+            fingerprints, fper, ends, stamps = _decode_pass(p, backend, reported, progress,
+                                                            should_stop)
             if backend == "mjpeg" and not _agrees_with_ffmpeg(p, len(fingerprints), ends):
                 raise VideoError("OpenCV's MJPEG reader disagrees with FFmpeg")
         except VideoError as exc:
@@ -278,12 +304,18 @@ def probe_video(path: str | os.PathLike[str], progress: Progress | None = None,
                 raise
             logger.info("%s: %s; indexing with FFmpeg", p, exc)
             backend = "ffmpeg"
-            fingerprints, fper, _ = _decode_pass(p, backend, reported, progress, should_stop)
+            fingerprints, fper, _, stamps = _decode_pass(p, backend, reported, progress,
+                                                         should_stop)
         seek_exact = _verify_container_seeks(p, backend, fingerprints, fper)
         hasher.join()
     finally:
         stop_hash.set()
         hasher.join()
+    timed = frame_rate(stamps, fps)
+    if timed != fps:
+        logger.info("%s: container reports %.3f fps; the frames' timestamps say %.3f (median "
+                    "interval): using that", p, fps, timed)
+        fps = timed
     if not 0 < fps < 1000:
         logger.warning("%s: container reports fps %r; using 25", p, fps)
         fps = 25.0
