@@ -1,17 +1,26 @@
-"""Held-out keyframes: an honest estimate of a run's accuracy without ground truth (issue 12 §3).
+"""Held-out keyframes: an estimate of a run's accuracy without ground truth, and the smoother's
+setting chosen per video from the person's own labels (issue 12 §3).
 
 Each interior keyframe ``k`` of a face segment is predicted from its two neighbouring keyframes
 ``a < k < b`` alone, as the propagation would predict a frame between them: bidirectional
 optical-flow tracking from ``a`` and ``b`` (``core.propagation.flow``), then the constrained
 smoother with ``a`` and ``b`` pinned. Its error against the person's label, in inter-ocular
-distances, is one held-out measurement; their mean is the run's *estimated NME*. No training is
-involved, so it costs about one more flow propagation over the frames it visits (at most
-``limit`` keyframes, spread over the video).
+distances, is one held-out measurement. No training is involved, so it costs about one more
+flow propagation over the frames it visits (at most ``limit`` keyframes, spread over the video);
+the tracks are kept, so smoothing them again with another setting costs milliseconds.
 
-What it estimates: the error of a frame in the middle of a gap twice as long as the real ones
-(a neighbour is left out), so it is pessimistic: on the hard synthetic clips it read 1.1-2.1 ×
-the true NME of a flow run (docs/MEASUREMENTS.md, issue 12). The network of the TSAL methods is
-not part of it (it was trained on ``k``).
+The setting: every value of :data:`ACCEL_GRID` smooths the held-out tracks; the one with the
+least mean held-out error is taken if it beats the fixed default by :data:`SIGNIFICANCE`
+standard errors of the paired differences (leave-one-keyframe-out cross-validation that departs
+from the prior only on evidence).
+
+The estimate: a held-out keyframe sits in the middle of a gap twice as long as the real ones,
+where tracking has drifted further. Each held-out error is scaled by :func:`gap_factor`, the
+ratio of the mean error of the real frames to the held-out frame's under a random-walk drift
+from each anchor blended by inverse variance (≈ 0.555 for equal gaps); their mean is the run's
+*estimated NME*. The network of the TSAL methods is not part of it (it was trained on ``k``),
+so for those methods it describes the tracking the network is fused with. How well it reads
+the true NME: docs/MEASUREMENTS.md, issue 12 §3.
 """
 
 from __future__ import annotations
@@ -33,9 +42,12 @@ from core.smoothing import DEFAULT_ACCEL, smooth_track
 LIMIT = 40
 #: The smoother settings a video may be given (expected velocity change per frame at 30 fps, as
 #: a fraction of the face size), a factor of two apart around the fixed default.
-ACCEL_GRID = (0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032)
+ACCEL_GRID = (0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064)
 #: With fewer held-out keyframes than this the setting is not chosen (too little evidence).
 MIN_HELD_OUT = 3
+#: The fixed setting is left only for one that beats it on the held-out keyframes by this many
+#: standard errors of the paired differences: no departure from the prior without evidence.
+SIGNIFICANCE = 2.0
 
 
 @dataclass(frozen=True)
@@ -129,11 +141,26 @@ def track_held_out(frame_of: Callable[[int], np.ndarray], keyframes: Mapping[int
     return tracks
 
 
+def gap_factor(first: int, keyframe: int, last: int) -> float:
+    """What a held-out error is multiplied by to estimate the mean error of the real frames of
+    the two gaps it spans (see the module docstring): tracking drift as a random walk from each
+    anchor, blended by inverse variance, has a standard deviation proportional to
+    sqrt(d1·d2 / (d1 + d2)) at distances d1, d2 from the anchors; the held-out keyframe sits at
+    (k − a, b − k), a frame of a gap of g frames on average at π/8 · sqrt(g) (the mean of
+    sqrt(t(g − t)/g)); gaps weighted by their frames. Equal gaps give π·√2/8 ≈ 0.555."""
+    g1, g2 = keyframe - first, last - keyframe
+    held = np.sqrt(g1 * g2 / (g1 + g2))
+    real = (g1 * np.sqrt(g1) + g2 * np.sqrt(g2)) / (g1 + g2) * np.pi / 8
+    return float(real / held)
+
+
 def estimate(tracks: Sequence[HeldOutTrack], accel: float) -> HoldoutEstimate | None:
-    """The held-out estimate of smoothing with ``accel`` (at the video's frame rate)."""
+    """The estimate of the run's NME from smoothing the held-out tracks with ``accel`` (at the
+    video's frame rate): each held-out error scaled by its :func:`gap_factor`."""
     if not tracks:
         return None
-    errors = {t.keyframe: t.error(accel) for t in tracks}
+    errors = {t.keyframe: t.error(accel) * gap_factor(t.first, t.keyframe, t.last)
+              for t in tracks}
     return HoldoutEstimate(float(np.mean(list(errors.values()))), errors)
 
 
@@ -152,11 +179,16 @@ def choose_accel(tracks: Sequence[HeldOutTrack], fixed: float, fps_scale: float 
                  grid: Sequence[float] = ACCEL_GRID) -> SmootherChoice:
     """Leave-one-keyframe-out choice of the smoother's setting: the one of ``grid`` whose
     smoothed held-out tracks come closest to the held-out labels (``fps_scale`` turns a 30-fps
-    setting into the video's); ``fixed`` with fewer than :data:`MIN_HELD_OUT` tracks."""
+    setting into the video's), if it beats ``fixed`` by :data:`SIGNIFICANCE` standard errors;
+    ``fixed`` otherwise, and with fewer than :data:`MIN_HELD_OUT` tracks."""
     if len(tracks) < MIN_HELD_OUT:
         return SmootherChoice(fixed, "fixed", estimate(tracks, fixed * fps_scale), {})
-    tried = {float(a): estimate(tracks, a * fps_scale) for a in grid}
+    tried = {float(a): estimate(tracks, a * fps_scale) for a in sorted({*grid, fixed})}
     best = min(tried, key=lambda a: tried[a].nme)  # type: ignore[union-attr]
+    gain = np.array([tried[fixed].errors[k] - tried[best].errors[k]  # type: ignore[union-attr]
+                     for k in tried[fixed].errors])  # type: ignore[union-attr]
+    if best != fixed and gain.mean() < SIGNIFICANCE * gain.std(ddof=1) / np.sqrt(len(gain)):
+        best = fixed
     return SmootherChoice(best, "held-out", tried[best],
                           {a: round(e.nme, 6) for a, e in tried.items()})  # type: ignore[union-attr]
 

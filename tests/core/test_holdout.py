@@ -41,8 +41,8 @@ def test_a_run_stores_its_estimate_and_it_tracks_the_true_error(tmp_path):
     gt = {t: read_pts(clip / "gt" / f"{t + 1:06d}.pts") for t in range(60)}
     true = np.mean([np.linalg.norm(p - gt[int(f)], axis=1).mean() / inter_ocular_distance(gt[f])
                     for f, p in zip(labels.frames.tolist(), labels.points) if f not in keys])
-    # pessimistic (gaps twice as long) but of the same order as the run's true error
-    assert true / 2 < run.metrics["estimated_nme"] < true * 4
+    # of the same order as the run's true error (how close: bench_motion_prior, bench_holdout)
+    assert true / 3 < run.metrics["estimated_nme"] < true * 3
 
 
 

@@ -89,3 +89,22 @@ def test_segments_join_their_settings_and_held_out_errors() -> None:
     assert estimate is not None and estimate.count == 3
     assert estimate.nme == pytest.approx(0.07 / 3)
     assert HoldoutEstimate.of([]) is None
+
+
+def test_a_held_out_error_is_scaled_to_the_real_gaps() -> None:
+    from core.propagation.holdout import gap_factor
+
+    assert gap_factor(0, 10, 20) == pytest.approx(np.pi * np.sqrt(2) / 8)
+    assert gap_factor(0, 30, 60) == pytest.approx(gap_factor(0, 10, 20))  # scale-free
+    assert gap_factor(0, 5, 20) != pytest.approx(gap_factor(0, 10, 20))
+
+
+def test_a_setting_that_barely_wins_does_not_replace_the_fixed_one() -> None:
+    rng = np.random.default_rng(3)
+    # half the keyframes want a loose setting by a lot, half a stiff one by a little: the best
+    # mean is loose, but the paired gains over the fixed setting are not consistent
+    tracks = [*(held_out(rng, wiggle=6.0, noise=0.3, first=SPAN * i) for i in range(3)),
+              *(held_out(rng, wiggle=0.0, noise=3.0, first=SPAN * i) for i in range(3, 6))]
+    choice = choose_accel(tracks, fixed=0.002)
+    best = min(choice.tried, key=choice.tried.get)
+    assert choice.accel == 0.002 and best != 0.002
