@@ -98,16 +98,22 @@ def build_status_bar(bar: QStatusBar, prompt: QWidget, run_panel: QWidget) -> St
 
 
 def run_text(run) -> tuple[str, str]:  # run: core.store.RunRecord | None
-    """The run label's text, ``run 3 final: done · held-out NME 2.1 %``, and its tooltip."""
+    """The run label's text, ``run 3 final: done · estimated NME ≈ 2.1 % (14 held out)``, and
+    its tooltip."""
     if run is None:
         return "no run", ""
     text = f"run {run.id} {run.method}: {run.status}"
     nme = (run.metrics or {}).get("estimated_nme")
     if not isinstance(nme, (int, float)):
         return text, ""
-    count = (run.metrics or {}).get("held_out_keyframes", "?")
-    return (f"{text} · held-out NME {100 * nme:.1f} %",
-            f"The run's estimated accuracy: each of {count} keyframes predicted from its two "
-            "neighbours alone (tracking and smoothing, no training) and compared with your "
-            "label, as a % of the inter-ocular distance. Pessimistic: those gaps are twice as "
-            "long as the real ones.")
+    metrics = run.metrics or {}
+    count = metrics.get("held_out_keyframes", "?")
+    settings = metrics.get("smooth_accel")
+    smoother = (f" The temporal smoother's setting was chosen from them too: "
+                f"{', '.join(f'{v:g}' for v in settings)} (per face segment)."
+                if isinstance(settings, list) and settings else "")
+    return (f"{text} · estimated NME ≈ {100 * nme:.1f} % ({count} held out)",
+            f"The run's estimated accuracy, as a % of the inter-ocular distance: each of "
+            f"{count} keyframes predicted from its two neighbours alone (tracking and "
+            "smoothing, no training), compared with your label, and scaled to the real "
+            f"gaps between keyframes. It is an estimate: see docs/MEASUREMENTS.md.{smoother}")

@@ -66,6 +66,13 @@ def test_import_info_propagate_export_round_trip(tmp_path, capsys):
     # Frame 5 is interpolated halfway between keyframes 0 and 10.
     np.testing.assert_allclose(read_pts(annots[5]), mean_shape() * 40 + 75, atol=1e-3)
 
+    # a method that tracks reports its estimated accuracy (keyframes 10 and 20 held out)
+    assert run_command(["propagate", "--project", project, "--method", "flow"]) == 0
+    assert "estimated NME ≈ " in capsys.readouterr().out
+    assert run_command(["info", "--project", project]) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert runs[-1]["metrics"]["held_out_keyframes"] == 2
+
 
 def test_errors_exit_non_zero_with_the_message(tmp_path, capsys):
     missing = tmp_path / "missing.faceprop.sqlite"
