@@ -126,14 +126,15 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
                     device: str = "auto", preset: str = "fast", seed: int | None = None,
                     resume: bool = False, checkpoints: bool = True,
                     on_run_created: Callable[[RunRecord], None] | None = None,
-                    cache: Any = None) -> RunRecord:
+                    cache: Any = None, crop_memory_mb: int = 1024) -> RunRecord:
     """Propagate a video's keyframes with ``method`` and store the result as one run.
 
     TSAL methods train with ``preset`` on ``device``; with ``checkpoints`` they warm-start from
     the video's last training and save their own (``resume`` continues a stopped job). A run
     stopped by ``should_stop`` keeps its results (status "stopped"); baselines are cancelled.
     ``cache`` (a ``trainer.tsal.RunCache``) lets TSAL methods share one training (the bench);
-    ``on_run_created`` hears of the run as soon as its row exists.
+    ``on_run_created`` hears of the run as soon as its row exists. A TSAL job holds at most
+    ``crop_memory_mb`` of face crops in memory, the rest in a temporary file.
     """
     propagate = get_propagator(method)
     keyframes, partial = load_keyframes(project, video_id)
@@ -152,7 +153,8 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
         kwargs["options"] = RunOptions(
             device=str(torch_device),
             checkpoint_dir=checkpoint_dir(project, video_id) if checkpoints else None,
-            resume=resume, warm_start=checkpoints, fps=video.fps or None, cache=cache)
+            resume=resume, warm_start=checkpoints, fps=video.fps or None, cache=cache,
+            crop_memory=max(int(crop_memory_mb), 0) << 20)
         config = {"preset": preset, **asdict(cfg)}
     elif resume:
         raise ValidationError(f"--resume applies to the TSAL methods, not {method!r}")

@@ -40,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="continue the stopped TSAL job of each video")
     parser.add_argument("--no-warm-start", dest="warm_start", action="store_false",
                         help="train from scratch and write no checkpoint")
+    parser.add_argument("--crop-memory", type=int, default=1024, metavar="MB",
+                        help="memory for the aligned face crops of a TSAL job; a longer video's "
+                             "crops go to a temporary file beside the checkpoints "
+                             "(default: %(default)s)")
     parser.add_argument("--stop-file", type=Path, default=None,
                         help="stop cleanly (checkpoint, keep results) when this file appears")
 
@@ -53,6 +57,8 @@ def run_jobs(args: argparse.Namespace, progress_for: Callable[[str], Progress],
     def stop() -> bool:
         return should_stop() or bool(args.stop_file and args.stop_file.exists())
 
+    if getattr(args, "crop_memory", 0) < 0:
+        raise ValidationError(f"--crop-memory must be 0 MB or more, not {args.crop_memory}")
     with Project.open(args.project) as project:
         project.runs.mark_abandoned()
         video_ids = _video_ids(project, args.video)
@@ -62,6 +68,7 @@ def run_jobs(args: argparse.Namespace, progress_for: Callable[[str], Progress],
                 project, video_id, args.method, progress=progress_for(f"video {video_id}"),
                 should_stop=stop, device=args.device, preset=args.preset, seed=args.seed,
                 resume=args.resume, checkpoints=args.warm_start,
+                crop_memory_mb=getattr(args, "crop_memory", 1024),
                 on_run_created=lambda r: emit(RunCreated(r.id, r.video_id, r.method)))
             emit(RunFinished(run.id, video_id, run.status))
             runs.append(run)

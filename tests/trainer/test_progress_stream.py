@@ -10,6 +10,7 @@ from dataclasses import replace
 from itertools import pairwise
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.formats.vw300 import import_300vw
@@ -140,3 +141,16 @@ def test_baseline_streams_are_monotone_and_end_at_total(project_path, method) ->
         run = jobs.propagate_video(project, 1, method, progress=recorder)
     assert run.status == "done"
     assert_ends_at_total(recorder.events)
+
+
+def test_crops_kept_in_a_file_give_the_same_run(project_path) -> None:
+    with Project.open(project_path) as project:
+        in_memory = jobs.propagate_video(project, 1, "final", checkpoints=False)
+        in_a_file = jobs.propagate_video(project, 1, "final", checkpoints=False,
+                                         crop_memory_mb=0)
+        np.testing.assert_array_equal(project.runs.pseudo_labels(in_memory.id).points,
+                                      project.runs.pseudo_labels(in_a_file.id).points)
+        # with checkpoints the file goes beside them, in a folder made for it
+        assert jobs.propagate_video(project, 1, "final", crop_memory_mb=0).status == "done"
+    assert run_command(["propagate", "--project", str(project_path),
+                        "--crop-memory", "-1"]) == 2

@@ -18,6 +18,7 @@ import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -88,6 +89,8 @@ class CropStore:
         if self.n * self.side * self.side <= memory_bytes:
             self._crops = np.zeros(shape, np.uint8)
         else:
+            if folder is not None:  # beside the project: /tmp may be memory (tmpfs)
+                Path(folder).mkdir(parents=True, exist_ok=True)
             # the store owns the file until close(); the system deletes it then (or at exit)
             self._file = tempfile.TemporaryFile(  # noqa: SIM115
                 prefix="faceprop-crops-", dir=folder)
