@@ -98,8 +98,7 @@ def build_status_bar(bar: QStatusBar, prompt: QWidget, run_panel: QWidget) -> St
 
 
 def run_text(run) -> tuple[str, str]:  # run: core.store.RunRecord | None
-    """The run label's text, ``run 3 final: done · estimated NME ≈ 2.1 % (14 held out)``, and
-    its tooltip."""
+    """The run label's text, ``run 3 final: done · est. NME ≈ 2.1 %``, and its tooltip."""
     if run is None:
         return "no run", ""
     text = f"run {run.id} {run.method}: {run.status}"
@@ -112,7 +111,7 @@ def run_text(run) -> tuple[str, str]:  # run: core.store.RunRecord | None
     smoother = (f" The temporal smoother's setting was chosen from them too: "
                 f"{', '.join(f'{v:g}' for v in settings)} (per face segment)."
                 if isinstance(settings, list) and settings else "")
-    return (f"{text} · estimated NME ≈ {100 * nme:.1f} % ({count} held out)",
+    return (f"{text} · est. NME ≈ {100 * nme:.1f} %",
             f"The run's estimated accuracy, as a % of the inter-ocular distance: each of "
             f"{count} keyframes predicted from its two neighbours alone (tracking and "
             "smoothing, no training), compared with your label, and scaled to the real "

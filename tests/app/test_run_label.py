@@ -11,7 +11,7 @@ def test_the_status_bar_names_the_estimate():
     run = SimpleNamespace(id=3, method="final", status="done",
                           metrics={"estimated_nme": 0.0213, "held_out_keyframes": 14})
     text, tip = run_text(run)
-    assert text == "run 3 final: done · estimated NME ≈ 2.1 % (14 held out)"
+    assert text == "run 3 final: done · est. NME ≈ 2.1 %"
     assert "14 keyframes" in tip and "smoother" not in tip
     run.metrics["smooth_accel"] = [0.002, 0.032]
     assert "chosen from them too: 0.002, 0.032 (per face segment)" in run_text(run)[1]
