@@ -34,11 +34,12 @@ from core.progress import Progress, ShouldStop
 from core.propagation import Propagation, check_keyframes, flow_track, holdout
 from trainer.tsal import checkpoint, data, outputs
 from trainer.tsal.config import TSALConfig
-from trainer.tsal.devices import device_name, select_device, usable_cores
+from trainer.tsal.devices import device_name, select_device
 from trainer.tsal.distill import distill_units, self_distill
 from trainer.tsal.loop import Trainer
 from trainer.tsal.models import LandmarkNet, decode, mixed_precision
 from trainer.tsal.progress import JobProgress
+from trainer.tsal.sharing import CoreShare
 
 logger = logging.getLogger(__name__)
 
@@ -170,11 +171,11 @@ def _training_plan(cfg: TSALConfig, options: RunOptions, store: _Checkpoints, di
     return cfg, None, "cold"
 
 
-def _train(trainer: Trainer, sampler: data.Sampler, cfg: TSALConfig, bar: JobProgress
-           ) -> bool:
+def _train(trainer: Trainer, sampler: data.Sampler, cfg: TSALConfig, bar: JobProgress,
+           share: CoreShare | None = None) -> bool:
     """Train until ``cfg.steps`` or a stop request (returns True when stopped), reporting the
-    steps done in this run. A CUDA out-of-memory halves the batch and retries (the same step),
-    down to MIN_BATCH."""
+    steps done in this run and resizing the thread pool to the CPU share as it changes. A CUDA
+    out-of-memory halves the batch and retries (the same step), down to MIN_BATCH."""
     first = trainer.step_count  # after a resume, the steps done before the stop
     while trainer.step_count < cfg.steps:
         if bar.stop_requested():
@@ -196,6 +197,8 @@ def _train(trainer: Trainer, sampler: data.Sampler, cfg: TSALConfig, bar: JobPro
         step = trainer.step_count
         if step % REPORT_EVERY == 0 or step == cfg.steps:
             bar("train", step - first, losses)
+            if share is not None:
+                share.apply()
     return False
 
 
@@ -265,12 +268,20 @@ def _train_and_predict(frames: data.FrameReader, keys: dict[int, np.ndarray], cf
                        options: RunOptions, progress: Progress | None,
                        should_stop: ShouldStop | None) -> tuple[_Trained, JobProgress]:
     """Flow prior, held-out tracks, crops, training (cold, warm or resumed) and every network's
-    predictions, reported against one plan; the progress bar is returned unfinished."""
+    predictions, reported against one plan; the progress bar is returned unfinished. On the
+    CPU the job takes its share of the cores (:mod:`trainer.tsal.sharing`)."""
+    device = select_device(options.device)
+    if device.type != "cpu":
+        return _job(frames, keys, cfg, options, progress, should_stop, device, None)
+    with CoreShare(cfg.threads) as share:
+        return _job(frames, keys, cfg, options, progress, should_stop, device, share)
+
+
+def _job(frames: data.FrameReader, keys: dict[int, np.ndarray], cfg: TSALConfig,
+         options: RunOptions, progress: Progress | None, should_stop: ShouldStop | None,
+         device: torch.device, share: CoreShare | None) -> tuple[_Trained, JobProgress]:
     n = frames.n
     store = _Checkpoints(options.checkpoint_dir)
-    device = select_device(options.device)
-    if device.type == "cpu":  # never more threads than the cores this process may use
-        torch.set_num_threads(max(1, min(cfg.threads, usable_cores())))
     digest = checkpoint.keyframes_digest(keys)
     train_cfg, start_state, start = _training_plan(cfg, options, store, digest)
     plan = _Plan(cfg, train_cfg, start, start_state,
@@ -299,7 +310,7 @@ def _train_and_predict(frames: data.FrameReader, keys: dict[int, np.ndarray], cf
         if not crops.fill(frames, affines, lambda i: bar("crops", i), should_stop):
             raise CancelledError("stopped before training began: nothing to keep")
         t1 = time.perf_counter()
-        preds, info = _learn(crops, keys, prior.points, affines, plan, store, bar)
+        preds, info = _learn(crops, keys, prior.points, affines, plan, store, bar, share)
     finally:
         crops.close()
     info["timings"] = {"flow_s": round(t_crops - t0, 2), "crops_s": round(t1 - t_crops, 2),
@@ -309,8 +320,8 @@ def _train_and_predict(frames: data.FrameReader, keys: dict[int, np.ndarray], cf
 
 
 def _learn(crops: data.CropStore, keys: dict[int, np.ndarray], prior: np.ndarray,
-           affines: np.ndarray, plan: _Plan, store: _Checkpoints, bar: JobProgress
-           ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
+           affines: np.ndarray, plan: _Plan, store: _Checkpoints, bar: JobProgress,
+           share: CoreShare | None) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
     """Train (until done or stopped), checkpoint, distil and predict every frame."""
     cfg, train_cfg, device, batches = plan.cfg, plan.train_cfg, plan.device, plan.batches
     t1 = time.perf_counter()
@@ -321,7 +332,7 @@ def _learn(crops: data.CropStore, keys: dict[int, np.ndarray], prior: np.ndarray
         trainer.load_state(plan.start_state, weights_only=plan.start != "resume")
         if plan.start == "resume" and "numpy_rng" in plan.start_state:
             rng.bit_generator.state = plan.start_state["numpy_rng"]
-    stopped = _train(trainer, sampler, train_cfg, bar)
+    stopped = _train(trainer, sampler, train_cfg, bar, share)
     if stopped:  # what is left: predicting with the networks as they are
         bar.replan(train=trainer.step_count - plan.done_before, distill=0,
                    predict=(plan.n_models - int(cfg.self_distill > 0)) * batches)
