@@ -8,7 +8,9 @@ One synthetic hard clip is imported into three scratch projects. For each OpenMP
 default, spinning while it waits), ``main.py propagate --method final`` runs on one project
 alone, then on two projects at once, as two users (or a GUI and a script) would start them.
 Prints each wall time and the ratio two-at-once / one-alone (the issue's target: ≤ 2.5 on a
-2-core CPU; perfect sharing of two cores by two jobs that each use both would be 2.0).
+2-core CPU; perfect sharing of two cores by two jobs that each use both would be 2.0). The
+trainings size their thread pools to their share of the cores (``trainer/tsal/sharing.py``), so
+this measures that too.
 """
 
 from __future__ import annotations
