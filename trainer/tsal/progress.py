@@ -1,7 +1,8 @@
 """The TSAL job's progress: one monotone ``(step, total)`` stream over phases planned up front.
 
-The job knows before it trains how many steps each phase takes (flow: one per frame; train: the
-gradient steps still to do after a warm start or resume; distill: its gradient steps and target
+The job knows before it trains how many steps each phase takes (flow: one per frame; held-out:
+one per frame the held-out tracking visits; crops: one per frame; train: the gradient steps
+still to do after a warm start or resume; distill: its gradient steps and target
 batches; predict: one per batch of frames per network), so it reports against that total from
 the first event and ends at ``total/total``. A stop request shrinks the plan to what the job then
 does (the steps trained so far, no distillation, prediction with the networks it has), so a
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 #: The job's phases, in the order they run.
-PHASES = ("flow", "held-out", "train", "distill", "predict")
+PHASES = ("flow", "held-out", "crops", "train", "distill", "predict")
 
 
 class JobProgress:
