@@ -98,7 +98,7 @@ def long_clip(base: Path, frames: int, out: Path) -> Path:
 
 
 def measure(clip: Path, work: Path, method: str) -> dict:
-    frames = len(list((clip / "annot").glob("*.pts")))
+    keyframes = len(list((clip / "annot").glob("*.pts")))
     project = work / f"{clip.name}.faceprop.sqlite"
     main = [sys.executable, "main.py"]
     index = _run([*main, "import-300vw", "--project", str(project), str(clip)])
@@ -116,7 +116,7 @@ def measure(clip: Path, work: Path, method: str) -> dict:
     parts["write"] = max(propagate["wall_s"] - float(timings.get("compute_s", 0.0)), 0.0)
     size = sum(p.stat().st_size for p in work.glob(f"{clip.name}.faceprop.sqlite*"))
     per_frame = {name: round(1000 * value / n, 3) for name, value in parts.items()}
-    return {"frames": n, "keyframes": frames,
+    return {"frames": n, "keyframes": keyframes,
             "ms_per_frame": {"index": round(1000 * index["wall_s"] / n, 3), **per_frame,
                              "propagate": round(1000 * propagate["wall_s"] / n, 3),
                              "export": round(1000 * export["wall_s"] / n, 3)},

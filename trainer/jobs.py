@@ -136,6 +136,8 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
     ``on_run_created`` hears of the run as soon as its row exists. A TSAL job holds at most
     ``crop_memory_mb`` of face crops in memory, the rest in a temporary file.
     """
+    if crop_memory_mb < 0:
+        raise ValidationError(f"--crop-memory must be 0 MB or more, not {crop_memory_mb}")
     propagate = get_propagator(method)
     keyframes, partial = load_keyframes(project, video_id)
     video = project.videos.get(video_id)
@@ -154,7 +156,7 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
             device=str(torch_device),
             checkpoint_dir=checkpoint_dir(project, video_id) if checkpoints else None,
             resume=resume, warm_start=checkpoints, fps=video.fps or None, cache=cache,
-            crop_memory=max(int(crop_memory_mb), 0) << 20)
+            crop_memory=int(crop_memory_mb) << 20)
         config = {"preset": preset, **asdict(cfg)}
     elif resume:
         raise ValidationError(f"--resume applies to the TSAL methods, not {method!r}")
@@ -178,12 +180,13 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
             # neighbours by flow tracking and smoothing (a fraction of a flow propagation; the
             # TSAL methods did it to choose their smoother), so only for methods that track;
             # not for a stopped run
-            estimate, tracked_here = None, "held_out_errors" not in result.info
-            if result.info.get("stopped"):
-                pass
-            elif not tracked_here:
-                estimate = HoldoutEstimate.of(result.info["held_out_errors"])
-            elif method not in UNTRACKED_METHODS:
+            held_out = result.info.get("held_out_errors")
+            tracked_here = held_out is None and method not in UNTRACKED_METHODS
+            finished = not result.info.get("stopped")
+            estimate = None
+            if finished and held_out is not None:
+                estimate = HoldoutEstimate.of(held_out)
+            elif finished and tracked_here:
                 estimate = holdout_nme(reader.frame, keyframes, segments,
                                        should_stop=should_stop)
         results = RunResults(result.frames, result.points, result.confidence, result.stats)

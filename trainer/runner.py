@@ -57,8 +57,6 @@ def run_jobs(args: argparse.Namespace, progress_for: Callable[[str], Progress],
     def stop() -> bool:
         return should_stop() or bool(args.stop_file and args.stop_file.exists())
 
-    if getattr(args, "crop_memory", 0) < 0:
-        raise ValidationError(f"--crop-memory must be 0 MB or more, not {args.crop_memory}")
     with Project.open(args.project) as project:
         project.runs.mark_abandoned()
         video_ids = _video_ids(project, args.video)
@@ -68,7 +66,7 @@ def run_jobs(args: argparse.Namespace, progress_for: Callable[[str], Progress],
                 project, video_id, args.method, progress=progress_for(f"video {video_id}"),
                 should_stop=stop, device=args.device, preset=args.preset, seed=args.seed,
                 resume=args.resume, checkpoints=args.warm_start,
-                crop_memory_mb=getattr(args, "crop_memory", 1024),
+                crop_memory_mb=args.crop_memory,
                 on_run_created=lambda r: emit(RunCreated(r.id, r.video_id, r.method)))
             emit(RunFinished(run.id, video_id, run.status))
             runs.append(run)

@@ -29,14 +29,20 @@ def test_a_still_face_is_predicted_exactly_and_nothing_to_hold_out_is_none():
     assert holdout_nme(lambda t: still[t], {0: face(), 39: face()}, [(0, 39)]) is None
 
 
-def test_a_run_stores_its_estimate_and_it_tracks_the_true_error(tmp_path):
-    clip = make_clip(tmp_path / "clip001", None, frames=60, stride=10, difficulty="easy",
+def _propagated(tmp_path, frames: int, method: str):
+    """A small easy clip propagated with ``method``: the clip's folder, the run, the keyframes
+    and the run's pseudo-labels."""
+    clip = make_clip(tmp_path / "clip001", None, frames=frames, stride=10, difficulty="easy",
                      seed=1, size=(160, 120)).path
     with Project.create_or_open(tmp_path / "p.faceprop.sqlite") as project:
         [imported] = import_300vw(project, clip)
-        run = propagate_video(project, imported.video_id, "flow")
+        run = propagate_video(project, imported.video_id, method)
         keys = set(project.labels.frames(imported.video_id))
-        labels = project.runs.pseudo_labels(run.id)
+        return clip, run, keys, project.runs.pseudo_labels(run.id)
+
+
+def test_a_run_stores_its_estimate_and_it_tracks_the_true_error(tmp_path):
+    clip, run, keys, labels = _propagated(tmp_path, 60, "flow")
     assert run.metrics["held_out_keyframes"] == 5  # keyframes 10 … 50 (0 and 59 end it)
     gt = {t: read_pts(clip / "gt" / f"{t + 1:06d}.pts") for t in range(60)}
     true = np.mean([np.linalg.norm(p - gt[int(f)], axis=1).mean() / inter_ocular_distance(gt[f])
@@ -45,11 +51,6 @@ def test_a_run_stores_its_estimate_and_it_tracks_the_true_error(tmp_path):
     assert true / 3 < run.metrics["estimated_nme"] < true * 3
 
 
-
 def test_methods_that_never_track_get_no_estimate(tmp_path):
-    clip = make_clip(tmp_path / "clip001", None, frames=40, stride=10, difficulty="easy",
-                     seed=1, size=(160, 120)).path
-    with Project.create_or_open(tmp_path / "p.faceprop.sqlite") as project:
-        [imported] = import_300vw(project, clip)
-        run = propagate_video(project, imported.video_id, "interpolation")
+    _, run, _, _ = _propagated(tmp_path, 40, "interpolation")
     assert "estimated_nme" not in (run.metrics or {})

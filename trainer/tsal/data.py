@@ -84,6 +84,9 @@ class CropStore:
         self.n, self.crop = int(n_frames), int(crop)
         self.side = CONTEXT * self.crop
         self.offset = (self.side - self.crop) // 2
+        # aligned crop -> context crop and back: a translation by the margin
+        self._into = np.array([[1.0, 0.0, self.offset], [0.0, 1.0, self.offset]])
+        self._back = np.array([[1.0, 0.0, -self.offset], [0.0, 1.0, -self.offset]])
         shape = (self.n, self.side, self.side)
         self._file = None
         if self.n * self.side * self.side <= memory_bytes:
@@ -101,12 +104,11 @@ class CropStore:
              tick: Callable[[int], None] | None = None,
              should_stop: Callable[[], bool] | None = None) -> bool:
         """Decode every frame once and keep its context crop; False if stopped first."""
-        shift = np.array([[1.0, 0.0, self.offset], [0.0, 1.0, self.offset]])
         for index in range(self.n):
             if should_stop is not None and index % 64 == 0 and should_stop():
                 return False
             self._crops[index] = cv2.warpAffine(
-                frames.gray(index), compose_affine(shift, affines[index]),
+                frames.gray(index), compose_affine(self._into, affines[index]),
                 (self.side, self.side), flags=cv2.INTER_LINEAR,
                 borderMode=cv2.BORDER_REPLICATE)
             if tick is not None:
@@ -116,8 +118,8 @@ class CropStore:
     def warp(self, index: int, geometry: np.ndarray) -> np.ndarray:
         """The aligned crop of frame ``index`` moved by ``geometry`` (crop -> crop affine),
         float32 in [0, 1]."""
-        back = np.array([[1.0, 0.0, -self.offset], [0.0, 1.0, -self.offset]])
-        return warp(np.asarray(self._crops[index]), compose_affine(geometry, back), self.crop)
+        return warp(np.asarray(self._crops[index]), compose_affine(geometry, self._back),
+                    self.crop)
 
     def crops(self, indices: list[int] | range) -> np.ndarray:
         """Unaugmented aligned crops (len, 1, S, S), float32 in [0, 1]."""

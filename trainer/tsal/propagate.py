@@ -234,8 +234,9 @@ def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[in
     cache = options.cache if not options.resume and options.checkpoint_dir is None else None
     cache_key = _cache_key(frames, keys, _training_fields(cfg)) if cache is not None else ()
     trained = cache.get(cache_key) if cache is not None else None
-    bar = JobProgress({"cached": 1}, progress)
-    if trained is None:
+    if trained is not None:
+        bar = JobProgress({"cached": 1}, progress)
+    else:
         trained, bar = _train_and_predict(frames, keys, cfg, options, progress, should_stop)
         if cache is not None and not trained.info["stopped"]:
             cache.put(cache_key, trained)
@@ -280,6 +281,7 @@ def _train_and_predict(frames: data.FrameReader, keys: dict[int, np.ndarray], cf
 def _job(frames: data.FrameReader, keys: dict[int, np.ndarray], cfg: TSALConfig,
          options: RunOptions, progress: Progress | None, should_stop: ShouldStop | None,
          device: torch.device, share: CoreShare | None) -> tuple[_Trained, JobProgress]:
+    """:func:`_train_and_predict` on a chosen device, with this job's share of the cores."""
     n = frames.n
     store = _Checkpoints(options.checkpoint_dir)
     digest = checkpoint.keyframes_digest(keys)
