@@ -89,19 +89,24 @@ def smooth_track(points: np.ndarray, sigma: np.ndarray, face_size: np.ndarray | 
         return z.copy()
     size = np.broadcast_to(np.asarray(face_size, dtype=np.float64), (n_frames,))
     penalty = _penalty_bands(np.maximum(accel * size, 1e-6))
-    out = np.empty_like(z)
-    for i in range(n_points):
-        weight = 1.0 / np.square(sig[:, i])
-        for attempt in range(robust_passes + 1):
-            bands = penalty.copy()
-            bands[2] += weight
-            solved = solveh_banded(bands, weight[:, None] * z[:, i], check_finite=False)
-            if attempt == robust_passes:
-                break
-            residual = np.linalg.norm(solved - z[:, i], axis=1) / sig[:, i]
-            huber = np.minimum(1.0, HUBER_K / np.maximum(residual, 1e-12))
-            huber[pin_mask[:, i]] = 1.0
-            weight = huber / np.square(sig[:, i])
-        out[:, i] = solved
+    # every landmark's track is an independent system; laid end to end (landmark-major) they
+    # form one banded system whose bands do not cross from one track into the next, so one
+    # solve per pass serves all landmarks
+    bands_all = np.tile(penalty, (1, n_points))
+    z_all = z.transpose(1, 0, 2).reshape(n_points * n_frames, 2)
+    sig_all = sig.T.reshape(-1)
+    pins_all = pin_mask.T.reshape(-1)
+    weight = 1.0 / np.square(sig_all)
+    for attempt in range(robust_passes + 1):
+        bands = bands_all.copy()
+        bands[2] += weight
+        solved = solveh_banded(bands, weight[:, None] * z_all, check_finite=False)
+        if attempt == robust_passes:
+            break
+        residual = np.linalg.norm(solved - z_all, axis=1) / sig_all
+        huber = np.minimum(1.0, HUBER_K / np.maximum(residual, 1e-12))
+        huber[pins_all] = 1.0
+        weight = huber / np.square(sig_all)
+    out = solved.reshape(n_points, n_frames, 2).transpose(1, 0, 2).copy()
     out[pin_mask] = z[pin_mask]
     return out

@@ -1,7 +1,8 @@
 """TSAL configuration: frozen dataclasses that only describe a training run, and the presets.
 
 ``fast`` is the 2-core-CPU preset (64x64 grey crops, a 16-channel encoder-decoder, heatmaps at
-1/4 resolution, a few hundred steps); ``quality`` is larger and meant for a GPU. λ (the teacher's
+1/4 resolution, steps that follow the work and stop on a held-out check); ``full`` trains the
+same network for all its steps; ``quality`` is larger and meant for a GPU. λ (the teacher's
 filter) defaults to 0.99 rather than the paper's 0.999: a fast run has only a few hundred steps,
 and with λ = 0.999 the teacher would move only ~1 − 0.999^400 ≈ 33 % of the way towards the
 student's queue mean over the whole run, so the filter would barely act.
@@ -20,7 +21,7 @@ class TSALConfig:
     width: int = 16  # channels of the first encoder stage
     heat_stride: int = 4  # heatmaps at crop / heat_stride
     margin: float = 1.45  # crop side / face box side
-    steps: int = 360  # gradient steps per model
+    steps: int = 360  # gradient steps per model at most (see step_budget)
     batch_labelled: int = 16  # augmented keyframe crops per step
     clips_per_step: int = 4  # unlabelled clips per step
     clip_len: int = 4  # K: frames per clip, the first one a keyframe
@@ -51,6 +52,11 @@ class TSALConfig:
     flow: str = "lk"  # classical tracker used as φ: "lk" or "dis"
     warm_fraction: float = 0.15  # a warm start trains this fraction of ``steps``
     warm_lr: float = 0.5  # and at this fraction of ``lr``
+    # held-out keyframe check (trainer.tsal.validation): stop when it stops improving, and
+    # weigh the network in the fusion by what it showed there; never before min_steps
+    stop_early: bool = True
+    min_steps: int = 40
+    scale_steps: bool = True  # steps follow the frames to label (step_budget); False: steps
     smooth_accel: float = 0.002  # smoother: velocity change, face size per frame² at 30 fps
     # "held-out": each face segment's setting chosen by leave-one-keyframe-out from a grid
     # (core.propagation.holdout), smooth_accel where too few keyframes; "fixed": smooth_accel
@@ -67,6 +73,26 @@ class TSALConfig:
 
 PRESETS: dict[str, TSALConfig] = {
     "fast": TSALConfig(),
+    # the fast network trained for all its steps, as before the held-out check (issue 13 §1):
+    # 5x slower, better on some hand-held motion (docs/MEASUREMENTS.md)
+    "full": TSALConfig(stop_early=False, scale_steps=False),
     "quality": TSALConfig(crop=96, width=32, heat_stride=2, steps=1500, batch_labelled=32,
-                          clips_per_step=8, lam=0.995, queue=8, bf16=True),
+                          clips_per_step=8, lam=0.995, queue=8, bf16=True, scale_steps=False),
 }
+
+
+#: Training steps per unlabelled frame, and the fewest a cold start trains (see step_budget).
+STEPS_PER_FRAME = 0.5
+MIN_BUDGET = 20
+
+
+def step_budget(cfg: TSALConfig, n_frames: int, n_keyframes: int) -> int:
+    """The most steps a cold start of this video trains: with ``cfg.scale_steps`` the
+    pseudo-labelling work (one step per 1 / STEPS_PER_FRAME unlabelled frames), at least
+    MIN_BUDGET and at most ``cfg.steps`` (without: ``cfg.steps``);
+    the held-out check usually stops it sooner (trainer.tsal.validation). A 30-frame clip
+    trains 20 steps, a 300-frame one at most 135."""
+    if not cfg.scale_steps:
+        return cfg.steps
+    work = round(STEPS_PER_FRAME * max(n_frames - n_keyframes, 0))
+    return max(min(work, cfg.steps), min(MIN_BUDGET, cfg.steps))

@@ -21,6 +21,7 @@ from core.geometry import apply_affine
 from trainer.tsal import data, losses
 from trainer.tsal.config import TSALConfig
 from trainer.tsal.models import LandmarkNet, decode, mixed_precision
+from trainer.tsal.optim import AdamW
 
 #: Frames per batch when the previous model labels every frame for the next iteration.
 TARGET_BATCH = 64
@@ -85,8 +86,7 @@ def self_distill(model: LandmarkNet, sampler: data.Sampler, cfg: TSALConfig,
     for iteration in range(1, cfg.self_distill + 1):
         targets_all = crop_points(previous, frames, cfg, device, tick=tick)
         student = copy.deepcopy(previous).to(device)
-        opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr * 0.3,
-                                weight_decay=cfg.weight_decay)
+        opt = AdamW(student.parameters(), lr=cfg.lr * 0.3, weight_decay=cfg.weight_decay)
         weight = float(iteration + 1)
         for _ in range(steps):
             picks = rng.integers(0, frames.n, size=batch)

@@ -32,36 +32,70 @@ def flow_error(flow: Propagation, iod: np.ndarray) -> np.ndarray:
     return -np.log(np.clip(flow.confidence, 1e-6, 1.0)) * CONF_FRACTION * iod[:, None]
 
 
-def fuse(model_pts: np.ndarray, model_err: np.ndarray, flow: Propagation, iod: np.ndarray,
-         keyframes: Mapping[int, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-point inverse-variance fusion of the network and the flow track; returns the points
-    and their estimated error (pixels).
+def network_estimates(preds: Mapping[str, Mapping[str, np.ndarray]], gamma: float
+                      ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], str]:
+    """Each network's points p = γ·pM + (1−γ)·pC, its error estimate in pixels (the
+    teacher-student gap plus its own LHR/CLOR disagreement) and the name of the best network
+    (the distilled teacher, else the teacher, else the student)."""
+    points = {name: gamma * p["pm"] + (1 - gamma) * p["pc"] for name, p in preds.items()}
+    own = {name: 0.5 * np.linalg.norm(p["pm"] - p["pc"], axis=-1) for name, p in preds.items()}
+    gap = (np.linalg.norm(points["teacher"] - points["student"], axis=-1)
+           if "teacher" in points else np.zeros_like(own["student"]))
+    best = next(name for name in ("teacher+sd", "teacher", "student") if name in points)
+    return points, {name: gap + own[name] for name in points}, best
 
-    The flow's error estimate inverts its confidence. The network's adds, in quadrature, its
-    typical error per landmark, measured without ground truth as the median distance to the
-    flow track on the frames where the flow is confident (> FLOW_TRUSTED). The fused error is
-    ``w_m e_m + w_f e_f + 2 w_m w_f |model − flow|`` (the detection-tracking disagreement
-    term, as in the flow's own bidirectional blend).
-    """
-    floor = FUSION_FLOOR * iod[:, None]
-    f_err = flow_error(flow, iod)
-    disagreement = np.linalg.norm(model_pts - flow.points, axis=-1)
-    trusted = flow.confidence > FLOW_TRUSTED
-    if keyframes:
-        trusted[list(keyframes)] = False
-    rel = disagreement / iod[:, None]
+
+def typical_error(model_pts: np.ndarray, flow_pts: np.ndarray, trusted: np.ndarray,
+                  iod: np.ndarray) -> np.ndarray:
+    """The network's typical error per landmark (68,), x inter-ocular, measured without ground
+    truth: the median distance to the flow track where the flow is ``trusted`` (T, 68)."""
+    rel = np.linalg.norm(model_pts - flow_pts, axis=-1) / iod[:, None]
     typical = np.full(rel.shape[1], np.median(rel[trusted]) if trusted.any() else 0.05)
     enough = trusted.sum(axis=0) >= 5
     if enough.any():
         typical[enough] = [np.median(rel[trusted[:, i], i]) for i in np.flatnonzero(enough)]
-    m_err = np.sqrt(model_err ** 2 + (typical[None, :] * iod[:, None]) ** 2)
+    return typical
+
+
+def combine(model_pts: np.ndarray, m_err: np.ndarray, flow_pts: np.ndarray, f_err: np.ndarray,
+            iod: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse-variance blend of two estimates with errors in pixels; the points and the
+    blend's error ``w_m e_m + w_f e_f + 2 w_m w_f |model − flow|`` (the disagreement term, as
+    in the flow's own bidirectional blend)."""
+    floor = FUSION_FLOOR * iod[:, None]
     inv_m = 1.0 / (m_err ** 2 + floor ** 2)
     inv_f = 1.0 / (f_err ** 2 + floor ** 2)
     wm = inv_m / (inv_m + inv_f)
     wf = 1.0 - wm
-    points = wm[..., None] * model_pts + wf[..., None] * flow.points
-    error = wm * m_err + wf * f_err + 2.0 * wm * wf * disagreement
-    return points, error
+    points = wm[..., None] * model_pts + wf[..., None] * flow_pts
+    disagreement = np.linalg.norm(model_pts - flow_pts, axis=-1)
+    return points, wm * m_err + wf * f_err + 2.0 * wm * wf * disagreement
+
+
+def model_error(model_err: np.ndarray, typical: np.ndarray, iod: np.ndarray,
+                trust: float = 1.0) -> np.ndarray:
+    """The network's error as the fusion weighs it (pixels): its own estimate and its typical
+    error in quadrature, times ``trust`` (> 1 trusts it less; chosen on held-out keyframes,
+    :mod:`trainer.tsal.validation`)."""
+    return trust * np.sqrt(model_err ** 2 + (typical[None, :] * iod[:, None]) ** 2)
+
+
+def fuse(model_pts: np.ndarray, model_err: np.ndarray, flow: Propagation, iod: np.ndarray,
+         keyframes: Mapping[int, np.ndarray] | None = None, trust: float = 1.0
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-point inverse-variance fusion of the network and the flow track; returns the points
+    and their estimated error (pixels).
+
+    The flow's error estimate inverts its confidence. The network's adds, in quadrature, its
+    :func:`typical_error` on the frames where the flow is confident (> FLOW_TRUSTED), and is
+    scaled by ``trust``.
+    """
+    trusted = flow.confidence > FLOW_TRUSTED
+    if keyframes:
+        trusted[list(keyframes)] = False
+    typical = typical_error(model_pts, flow.points, trusted, iod)
+    return combine(model_pts, model_error(model_err, typical, iod, trust), flow.points,
+                   flow_error(flow, iod), iod)
 
 
 def final_track(points: np.ndarray, error: np.ndarray, iod: np.ndarray,

@@ -4,25 +4,37 @@ Each step both models take a gradient step on their own loss
 ``L = ℓM + ℓC + ω(t)·(LI + LD + L_d)`` (``L_d``: the pseudo-heatmap loss on the clips' unlabelled
 frames — tracking only for the teacher, ``μ·φ + (1−μ)·pC_S`` for the student), then the student's
 parameters enter the queue and the teacher is filtered towards its mean. With ``use_semi`` off
-only the student trains, on keyframes (the "supervised" baseline).
+only the student trains, on keyframes (the "supervised" baseline). :func:`train` runs the
+steps until the step budget, the held-out check's verdict (:mod:`trainer.tsal.validation`) or
+a stop request.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+from dataclasses import replace
 
 import numpy as np
 import torch
 
-from trainer.tsal import losses
+from core.errors import FacePropError
+from trainer.tsal import losses, validation
 from trainer.tsal.config import TSALConfig
-from trainer.tsal.data import Batch
+from trainer.tsal.data import Batch, Sampler
 from trainer.tsal.models import Decoded, LandmarkNet, decode, mixed_precision
+from trainer.tsal.optim import AdamW
+from trainer.tsal.progress import JobProgress
 from trainer.tsal.ramps import omega
+from trainer.tsal.sharing import CoreShare
 from trainer.tsal.teacher import QueueTeacher
 
 logger = logging.getLogger(__name__)
+
+#: How often (steps) training progress is reported.
+REPORT_EVERY = 5
+#: Smallest batch an out-of-memory retry may shrink to before giving up.
+MIN_BATCH = 2
 
 
 class Trainer:
@@ -31,12 +43,21 @@ class Trainer:
     def __init__(self, cfg: TSALConfig, device: torch.device | str = "cpu"):
         self.cfg, self.device = cfg, torch.device(device)
         torch.manual_seed(cfg.seed)
-        self.student = LandmarkNet(cfg.width, cfg.heat_stride).to(self.device)
+        self.student = LandmarkNet(cfg.width, cfg.heat_stride).to(
+            self.device, memory_format=torch.channels_last)
         self.teacher = copy.deepcopy(self.student)
         self.opt_s = self._optimiser(self.student)
         self.opt_t = self._optimiser(self.teacher)
         self.queue = QueueTeacher(self.teacher, cfg.queue, cfg.lam)
         self.step_count = 0
+
+    def networks(self) -> dict[str, LandmarkNet]:
+        """The networks this training trains, by name ("student", and "teacher" with
+        ``use_semi``)."""
+        nets = {"student": self.student}
+        if self.cfg.use_semi:
+            nets["teacher"] = self.teacher
+        return nets
 
     def state(self) -> dict[str, object]:
         """Everything needed to continue this training exactly (for a checkpoint)."""
@@ -58,10 +79,8 @@ class Trainer:
         self.step_count = int(state["step"])
         torch.set_rng_state(state["torch_rng"])
 
-    def _optimiser(self, model: torch.nn.Module) -> torch.optim.Optimizer:
-        opt = torch.optim.AdamW(model.parameters(), lr=self.cfg.lr,
-                                weight_decay=self.cfg.weight_decay)
-        return opt
+    def _optimiser(self, model: torch.nn.Module) -> AdamW:
+        return AdamW(model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
 
     def _lr(self) -> float:
         """Linear warm-up over 5 % of the run, cosine decay to 5 % of the base rate."""
@@ -158,3 +177,39 @@ class Trainer:
         self.step_count += 1
         return out
 
+
+def train(trainer: Trainer, sampler: Sampler, cfg: TSALConfig, bar: JobProgress,
+           share: CoreShare | None = None, check: validation.Check | None = None,
+           early: validation.EarlyStop | None = None) -> bool:
+    """Train until ``cfg.steps``, the held-out ``check`` stops improving (``early`` decides) or
+    a stop request (returns True only for the request), reporting the steps done in this run
+    and resizing the thread pool to the CPU share as it changes. A CUDA out-of-memory halves
+    the batch and retries (the same step), down to MIN_BATCH."""
+    first = trainer.step_count  # after a resume, the steps done before the stop
+    while trainer.step_count < cfg.steps:
+        if bar.stop_requested():
+            return True
+        try:
+            losses = trainer.step(sampler.batch())
+        except torch.cuda.OutOfMemoryError as exc:
+            smaller = replace(sampler.cfg, batch_labelled=sampler.cfg.batch_labelled // 2,
+                              clips_per_step=sampler.cfg.clips_per_step // 2)
+            if smaller.batch_labelled < MIN_BATCH:
+                raise FacePropError(f"out of GPU memory even with a batch of "
+                                    f"{sampler.cfg.batch_labelled}: use --device cpu or the "
+                                    "fast preset") from exc
+            logger.warning("out of GPU memory; retrying with a batch of %d",
+                           smaller.batch_labelled)
+            torch.cuda.empty_cache()
+            sampler.cfg = smaller
+            continue
+        step = trainer.step_count
+        if step % REPORT_EVERY == 0 or step == cfg.steps:
+            bar("train", step - first, losses)
+            if share is not None:
+                share.apply()
+        if (check is not None and early is not None
+                and (step % validation.CHECK_EVERY == 0 or step == cfg.steps)
+                and early.update(check(trainer.networks(), step))):
+            break
+    return False

@@ -64,7 +64,8 @@ class LandmarkNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Landmark logits (B, 68, h, w), centre logits (B, 1, h, w), offsets (B, 136, h, w)."""
-        x = self.stem(x * 2.0 - 1.0)
+        # channels-last: ~20 % faster convolutions on the CPU (docs/MEASUREMENTS.md)
+        x = self.stem((x * 2.0 - 1.0).contiguous(memory_format=torch.channels_last))
         e2 = self.enc2(x)
         e4 = self.enc4(e2)
         e8 = self.enc8(e4)

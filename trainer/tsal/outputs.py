@@ -40,17 +40,15 @@ def smoother_choice(tracks: list[holdout.HeldOutTrack], cfg: TSALConfig, fps: fl
 
 
 def sources(preds: dict[str, dict[str, np.ndarray]], prior: Propagation,
-            keys: dict[int, np.ndarray], cfg: TSALConfig, fps: float | None
-             ) -> dict[str, Propagation]:
-    """Every output of the run, with per-point confidence and per-frame statistics."""
+            keys: dict[int, np.ndarray], cfg: TSALConfig, fps: float | None,
+            trust: float = 1.0) -> dict[str, Propagation]:
+    """Every output of the run, with per-point confidence and per-frame statistics; ``trust``
+    scales the network's error in the fusion (:func:`fusion.model_error`)."""
     iod = np.maximum(np.asarray(inter_ocular_distance(prior.points), np.float64), 4.0)
-    points = {name: cfg.gamma * p["pm"] + (1 - cfg.gamma) * p["pc"] for name, p in preds.items()}
-    own = {name: 0.5 * np.linalg.norm(p["pm"] - p["pc"], axis=-1) for name, p in preds.items()}
+    points, errors, best = fusion.network_estimates(preds, cfg.gamma)
     gap = (np.linalg.norm(points["teacher"] - points["student"], axis=-1)
-           if "teacher" in points else np.zeros_like(own["student"]))
-    errors = {name: gap + own[name] for name in points}
-    best = next(name for name in ("teacher+sd", "teacher", "student") if name in points)
-    fused, fused_err = fusion.fuse(points[best], errors[best], prior, iod, keys)
+           if "teacher" in points else np.zeros(prior.points.shape[:2]))
+    fused, fused_err = fusion.fuse(points[best], errors[best], prior, iod, keys, trust)
     smoothed, final_err = fusion.final_track(fused, fused_err, iod, keys, cfg.smooth_accel,
                                              fps)
     size = face_sizes(prior.points)[:, None] / 100.0

@@ -28,15 +28,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.errors import CancelledError, FacePropError, ValidationError
+from core.errors import CancelledError, ValidationError
 from core.geometry import apply_affine, invert_affine
 from core.progress import Progress, ShouldStop
 from core.propagation import Propagation, check_keyframes, flow_track, holdout
-from trainer.tsal import checkpoint, data, outputs
-from trainer.tsal.config import TSALConfig
+from trainer.tsal import checkpoint, data, loop, outputs, validation
+from trainer.tsal.config import TSALConfig, step_budget
 from trainer.tsal.devices import device_name, select_device
 from trainer.tsal.distill import distill_units, self_distill
-from trainer.tsal.loop import Trainer
+from trainer.tsal.loop import Trainer, train
 from trainer.tsal.models import LandmarkNet, decode, mixed_precision
 from trainer.tsal.progress import JobProgress
 from trainer.tsal.sharing import CoreShare
@@ -45,10 +45,7 @@ logger = logging.getLogger(__name__)
 
 CACHE_SIZE = 4
 PREDICT_BATCH = 64
-#: How often (steps) training progress is reported.
-REPORT_EVERY = 5
-#: Smallest batch an out-of-memory retry may shrink to before giving up.
-MIN_BATCH = 2
+REPORT_EVERY = loop.REPORT_EVERY
 #: How the final smoother's setting is chosen (TSALConfig.smooth_choice).
 SMOOTH_CHOICES = ("held-out", "fixed")
 
@@ -145,9 +142,10 @@ class _Checkpoints:
             path.unlink(missing_ok=True)
 
 
-def _training_plan(cfg: TSALConfig, options: RunOptions, store: _Checkpoints, digest: str
-                   ) -> tuple[TSALConfig, dict[str, Any] | None, str]:
-    """The config to train with, the state to start from and how ("cold", "warm", "resume").
+def _training_plan(cfg: TSALConfig, options: RunOptions, store: _Checkpoints, digest: str,
+                   budget: int) -> tuple[TSALConfig, dict[str, Any] | None, str]:
+    """The config to train with, the state to start from and how ("cold", "warm", "resume");
+    a cold start trains ``budget`` steps at most and a warm start its ``warm_fraction``.
 
     A job stopped part-way is continued even without ``resume`` when the keyframes have not
     changed since (so the GUI's Stop then Propagate loses nothing); with changed keyframes its
@@ -163,43 +161,12 @@ def _training_plan(cfg: TSALConfig, options: RunOptions, store: _Checkpoints, di
     if options.warm_start:
         payload = stopped if stopped is not None else store.read(checkpoint.LATEST)
         if payload is not None and checkpoint.fits(payload, cfg):
-            warm = replace(cfg, steps=max(1, math.ceil(cfg.steps * cfg.warm_fraction)),
+            warm = replace(cfg, steps=max(1, math.ceil(budget * cfg.warm_fraction)),
                            lr=cfg.lr * cfg.warm_lr, ramp_up=0.0)
             return warm, payload, "warm"
         if payload is not None:
             logger.info("last checkpoint has another network shape; training from scratch")
-    return cfg, None, "cold"
-
-
-def _train(trainer: Trainer, sampler: data.Sampler, cfg: TSALConfig, bar: JobProgress,
-           share: CoreShare | None = None) -> bool:
-    """Train until ``cfg.steps`` or a stop request (returns True when stopped), reporting the
-    steps done in this run and resizing the thread pool to the CPU share as it changes. A CUDA
-    out-of-memory halves the batch and retries (the same step), down to MIN_BATCH."""
-    first = trainer.step_count  # after a resume, the steps done before the stop
-    while trainer.step_count < cfg.steps:
-        if bar.stop_requested():
-            return True
-        try:
-            losses = trainer.step(sampler.batch())
-        except torch.cuda.OutOfMemoryError as exc:
-            smaller = replace(sampler.cfg, batch_labelled=sampler.cfg.batch_labelled // 2,
-                              clips_per_step=sampler.cfg.clips_per_step // 2)
-            if smaller.batch_labelled < MIN_BATCH:
-                raise FacePropError(f"out of GPU memory even with a batch of "
-                                    f"{sampler.cfg.batch_labelled}: use --device cpu or the "
-                                    "fast preset") from exc
-            logger.warning("out of GPU memory; retrying with a batch of %d",
-                           smaller.batch_labelled)
-            torch.cuda.empty_cache()
-            sampler.cfg = smaller
-            continue
-        step = trainer.step_count
-        if step % REPORT_EVERY == 0 or step == cfg.steps:
-            bar("train", step - first, losses)
-            if share is not None:
-                share.apply()
-    return False
+    return replace(cfg, steps=budget), None, "cold"
 
 
 @dataclass(frozen=True)
@@ -242,7 +209,8 @@ def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[in
             cache.put(cache_key, trained)
     choice = outputs.smoother_choice(trained.held_out, cfg, options.fps)
     result = outputs.sources(trained.preds, trained.prior, keys,
-                             replace(cfg, smooth_accel=choice.accel), options.fps)
+                             replace(cfg, smooth_accel=choice.accel), options.fps,
+                             trained.info["trust"])
     info = {**trained.info, "smooth_accel": [choice.accel], "smooth_choice": choice.source,
             "held_out_errors": [] if choice.estimate is None
             else [round(e, 6) for e in choice.estimate.errors.values()]}
@@ -285,7 +253,8 @@ def _job(frames: data.FrameReader, keys: dict[int, np.ndarray], cfg: TSALConfig,
     n = frames.n
     store = _Checkpoints(options.checkpoint_dir)
     digest = checkpoint.keyframes_digest(keys)
-    train_cfg, start_state, start = _training_plan(cfg, options, store, digest)
+    train_cfg, start_state, start = _training_plan(cfg, options, store, digest,
+                                                   step_budget(cfg, n, len(keys)))
     plan = _Plan(cfg, train_cfg, start, start_state,
                  int(start_state["step"]) if start == "resume" else 0, digest, device,
                  math.ceil(n / PREDICT_BATCH),
@@ -312,7 +281,13 @@ def _job(frames: data.FrameReader, keys: dict[int, np.ndarray], cfg: TSALConfig,
         if not crops.fill(frames, affines, lambda i: bar("crops", i), should_stop):
             raise CancelledError("stopped before training began: nothing to keep")
         t1 = time.perf_counter()
-        preds, info = _learn(crops, keys, prior.points, affines, plan, store, bar, share)
+        held = validation.pick(held_out, len(keys)) if cfg.stop_early else []
+        check = (validation.Check(held, frames, crops, prior, affines, keys, train_cfg, device)
+                 if held else None)
+        train_keys = {k: v for k, v in keys.items()
+                      if k not in {t.keyframe for t in held}}
+        preds, info = _learn(crops, train_keys, validation.training_prior(prior.points, held),
+                             affines, plan, store, bar, share, check)
     finally:
         crops.close()
     info["timings"] = {"flow_s": round(t_crops - t0, 2), "crops_s": round(t1 - t_crops, 2),
@@ -323,8 +298,11 @@ def _job(frames: data.FrameReader, keys: dict[int, np.ndarray], cfg: TSALConfig,
 
 def _learn(crops: data.CropStore, keys: dict[int, np.ndarray], prior: np.ndarray,
            affines: np.ndarray, plan: _Plan, store: _Checkpoints, bar: JobProgress,
-           share: CoreShare | None) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
-    """Train (until done or stopped), checkpoint, distil and predict every frame."""
+           share: CoreShare | None, check: validation.Check | None
+           ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
+    """Train (until done, the held-out ``check`` stops improving, or stopped), checkpoint,
+    distil and predict every frame. ``keys`` and ``prior`` are what the networks train on
+    (without the check's keyframes)."""
     cfg, train_cfg, device, batches = plan.cfg, plan.train_cfg, plan.device, plan.batches
     t1 = time.perf_counter()
     rng = np.random.default_rng(cfg.seed)
@@ -334,7 +312,11 @@ def _learn(crops: data.CropStore, keys: dict[int, np.ndarray], prior: np.ndarray
         trainer.load_state(plan.start_state, weights_only=plan.start != "resume")
         if plan.start == "resume" and "numpy_rng" in plan.start_state:
             rng.bit_generator.state = plan.start_state["numpy_rng"]
-    stopped = _train(trainer, sampler, train_cfg, bar, share)
+    early = (validation.EarlyStop(min(train_cfg.min_steps, train_cfg.steps))
+             if check is not None else None)
+    stopped = train(trainer, sampler, train_cfg, bar, share, check, early)
+    if not stopped and early is not None and trainer.step_count < train_cfg.steps:
+        bar.replan(train=trainer.step_count - plan.done_before)
     if stopped:  # what is left: predicting with the networks as they are
         bar.replan(train=trainer.step_count - plan.done_before, distill=0,
                    predict=(plan.n_models - int(cfg.self_distill > 0)) * batches)
@@ -345,9 +327,7 @@ def _learn(crops: data.CropStore, keys: dict[int, np.ndarray], prior: np.ndarray
                             start=plan.start)
         store.remove(checkpoint.RESUME)
     t2 = time.perf_counter()
-    models: dict[str, LandmarkNet] = {"student": trainer.student}
-    if train_cfg.use_semi:
-        models["teacher"] = trainer.teacher
+    models: dict[str, LandmarkNet] = trainer.networks()
     if cfg.self_distill and not stopped:
         base = models.get("teacher", trainer.student)
         models["teacher+sd"] = self_distill(base, sampler, cfg, device,
@@ -358,6 +338,10 @@ def _learn(crops: data.CropStore, keys: dict[int, np.ndarray], prior: np.ndarray
              for k, (name, model) in enumerate(models.items())}
     info = {"device": device_name(device), "stopped": stopped, "start": plan.start,
             "checkpoint": saved, "steps": trainer.step_count,
+            "trust": early.last.trust if early is not None and early.last else 1.0,
+            "checks": [] if check is None else [
+                (r.step, round(r.network_nme, 5), round(r.fused_nme, 5), r.trust)
+                for r in check.results],
             "timings": {"train_s": round(t2 - t1, 2),
                         "predict_s": round(time.perf_counter() - t2, 2)}}
     return preds, info

@@ -1,0 +1,174 @@
+"""The held-out keyframe check: how long the network trains and how much the fusion trusts it.
+
+A few interior keyframes (:func:`pick`, spread over the video) are kept out of the network's
+training, and out of its pseudo-labels: between their neighbouring keyframes the clips follow
+the held-out flow track, tracked without them (:func:`training_prior`). Each is a frame the
+product must label without knowing its label, so it measures what the user gets there:
+
+- the flow point and its error estimate come from its held-out track
+  (:mod:`core.propagation.holdout`);
+- the networks predict it on a crop aligned by that track, not by the label;
+- their points are fused with the flow point as the final output fuses them
+  (:func:`trainer.tsal.fusion.combine`), the network's error estimate scaled by each value of
+  :data:`TRUST_GRID`; the check's score is the held-out NME of the best of these.
+
+Every :data:`CHECK_EVERY` steps the check runs (a forward pass over a few dozen crops);
+:class:`EarlyStop` ends training when the score has not improved by :data:`IMPROVEMENT` for
+:data:`PATIENCE` checks in a row, never before the run's minimum. The trust of the last check
+scales the network's error in the final fusion, so a network is weighed by what it showed on
+frames it never saw (a network no better than tracking there is all but ignored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from core.geometry import apply_affine, invert_affine
+from core.landmarks import inter_ocular_distance
+from core.propagation import Propagation
+from core.propagation.holdout import HeldOutTrack
+from trainer.tsal import data, fusion
+from trainer.tsal.config import TSALConfig
+from trainer.tsal.models import LandmarkNet, decode, mixed_precision
+
+#: Keyframes kept out of training at most, and at least (fewer candidates: no check).
+MAX_VALIDATION = 6
+MIN_VALIDATION = 3
+#: One held-out candidate in this many becomes a validation keyframe.
+VALIDATION_EVERY = 3
+#: Keyframes the network must still train on.
+MIN_TRAINING_KEYS = 4
+#: Steps between checks; checks without an improvement of this fraction before stopping.
+CHECK_EVERY = 10
+PATIENCE = 3
+IMPROVEMENT = 0.02
+#: Scales of the network's error estimate tried in the held-out fusion (1 = as estimated).
+TRUST_GRID = (0.5, 1.0, 2.0, 4.0, 8.0, 1e3)
+#: Frames sampled to measure the network's typical error (as the final fusion does).
+SAMPLE_FRAMES = 48
+
+
+def pick(tracks: Sequence[HeldOutTrack], n_keyframes: int) -> list[HeldOutTrack]:
+    """The held-out tracks whose keyframes become validation keyframes: one candidate in
+    :data:`VALIDATION_EVERY`, spread evenly, between :data:`MIN_VALIDATION` and
+    :data:`MAX_VALIDATION`; none when that would leave fewer than :data:`MIN_TRAINING_KEYS`."""
+    count = min(MAX_VALIDATION, len(tracks) // VALIDATION_EVERY)
+    if count < MIN_VALIDATION or n_keyframes - count < MIN_TRAINING_KEYS:
+        return []
+    # offset by half a step so that neighbouring validation keyframes never share a gap
+    picks = np.linspace(0, len(tracks) - 1, 2 * count + 1)[1::2].round().astype(int)
+    return [tracks[i] for i in picks]
+
+
+def training_prior(prior: np.ndarray, tracks: Sequence[HeldOutTrack]) -> np.ndarray:
+    """The flow prior the networks train on: between each validation keyframe's neighbours
+    the held-out track, so no pseudo-label carries a validation label."""
+    out = np.array(prior, dtype=np.float64, copy=True)
+    for t in tracks:
+        out[t.first + 1:t.last] = t.points[1:-1]
+    return out
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check: the step, the best network's held-out NME alone, and the fused NME with the
+    best trust (fractions of the inter-ocular distance)."""
+
+    step: int
+    network_nme: float
+    fused_nme: float
+    trust: float
+
+
+def _nme(points: np.ndarray, truth: np.ndarray) -> float:
+    """The median over the validation keyframes of their NME: one keyframe whose held-out
+    track lost the face (its crop then shows no face either) must not decide for the rest."""
+    iod = np.maximum(inter_ocular_distance(truth), 1e-6)
+    per_frame = np.linalg.norm(points - truth, axis=-1).mean(axis=-1) / iod
+    return float(np.median(per_frame))
+
+
+class Check:
+    """The held-out check of one training (see the module docstring)."""
+
+    def __init__(self, tracks: Sequence[HeldOutTrack], frames: data.FrameReader,
+                 crops: data.CropStore, prior: Propagation, affines: np.ndarray,
+                 keyframes: Mapping[int, np.ndarray], cfg: TSALConfig, device: torch.device):
+        self.cfg, self.device = cfg, device
+        self.truth = np.stack([t.truth for t in tracks])
+        self.flow = np.stack([t.points[t.keyframe - t.first] for t in tracks])
+        self.flow_err = np.stack([t.sigma[t.keyframe - t.first] for t in tracks])
+        self.iod = np.maximum(np.asarray(inter_ocular_distance(self.flow), np.float64), 4.0)
+        held_affines = data.align_affines(self.flow, cfg.crop, cfg.margin)
+        self.crops = np.stack([data.warp(frames.gray(t.keyframe), a, cfg.crop)[None]
+                               for t, a in zip(tracks, held_affines)])
+        self.back = invert_affine(held_affines)
+        candidates = np.setdiff1d(np.arange(crops.n), list(keyframes))
+        take = np.unique(np.linspace(0, len(candidates) - 1,
+                                     min(SAMPLE_FRAMES, len(candidates))).round().astype(int))
+        self.sample = candidates[take] if len(candidates) else candidates
+        self.sample_crops = crops.crops(self.sample.tolist())
+        self.sample_back = invert_affine(affines[self.sample])
+        self.sample_flow = prior.points[self.sample].astype(np.float64)
+        self.sample_trusted = prior.confidence[self.sample] > fusion.FLOW_TRUSTED
+        self.sample_iod = np.maximum(
+            np.asarray(inter_ocular_distance(self.sample_flow), np.float64), 4.0)
+        self.results: list[CheckResult] = []
+
+    @torch.no_grad()
+    def _predict(self, model: LandmarkNet, crops: np.ndarray, back: np.ndarray
+                 ) -> dict[str, np.ndarray]:
+        was_training = model.training
+        model.eval()
+        x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device)
+        with mixed_precision(self.device, self.cfg.bf16):
+            d = decode(model(x), self.cfg.crop)
+        model.train(was_training)
+        return {"pm": apply_affine(back, d.pm.float().cpu().numpy().astype(np.float64)),
+                "pc": apply_affine(back, d.pc.float().cpu().numpy().astype(np.float64))}
+
+    def __call__(self, networks: Mapping[str, LandmarkNet], step: int) -> CheckResult:
+        """Score ``networks`` ("student", and "teacher" when trained) at this ``step``."""
+        held = {name: self._predict(m, self.crops, self.back) for name, m in networks.items()}
+        seen = {name: self._predict(m, self.sample_crops, self.sample_back)
+                for name, m in networks.items()}
+        points, errors, best = fusion.network_estimates(held, self.cfg.gamma)
+        sample_points, _, _ = fusion.network_estimates(seen, self.cfg.gamma)
+        typical = fusion.typical_error(sample_points[best], self.sample_flow,
+                                       self.sample_trusted, self.sample_iod)
+        fused = {trust: _nme(fusion.combine(points[best],
+                                            fusion.model_error(errors[best], typical, self.iod,
+                                                               trust),
+                                            self.flow, self.flow_err, self.iod)[0], self.truth)
+                 for trust in TRUST_GRID}
+        trust = min(fused, key=fused.__getitem__)
+        result = CheckResult(step, _nme(points[best], self.truth), fused[trust], trust)
+        self.results.append(result)
+        return result
+
+
+class EarlyStop:
+    """Stops training after :data:`PATIENCE` checks without an improvement of
+    :data:`IMPROVEMENT` over the best score, never before ``min_steps``. The networks are
+    kept as they are then (not put back to the best check's weights: a warm start later
+    continues from them, and the trust is the one measured on them, ``last``)."""
+
+    def __init__(self, min_steps: int, patience: int = PATIENCE,
+                 improvement: float = IMPROVEMENT) -> None:
+        self.min_steps, self.patience, self.improvement = min_steps, patience, improvement
+        self.best: CheckResult | None = None
+        self.last: CheckResult | None = None
+        self.since_best = 0
+
+    def update(self, result: CheckResult) -> bool:
+        """Record a check; True when training should stop."""
+        self.last = result
+        if self.best is None or result.fused_nme < self.best.fused_nme * (1 - self.improvement):
+            self.best, self.since_best = result, 0
+        else:
+            self.since_best += 1
+        return result.step >= self.min_steps and self.since_best >= self.patience
