@@ -36,6 +36,9 @@ def build_parser():  # -> argparse.ArgumentParser
     from cli import trainer_commands
 
     trainer_commands.register(subparsers)  # propagate leads the list: it is what FaceProp is for
+    from cli import model_commands
+
+    model_commands.register(subparsers)
     project_commands.register(subparsers)
     format_commands.register(subparsers)  # export/import --format 300vw|coco|cvat
     from cli import absence_commands

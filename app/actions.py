@@ -79,6 +79,9 @@ def _spec(w: MainWindow) -> list[tuple[str, str, str, list[QKeySequence], Callab
          "point alone)"),
         ("Edit", "detect", "&Detect face (dlib)", [K("D")], w.detector.detect,
          "Pre-label this frame with dlib's 68-point predictor, then correct it"),
+        ("Edit", "predict_keyframe", "&Predict keyframe (project model)", [K("Shift+D")],
+         w.model.predict, "Place this frame's points with the project model, in the face box "
+         "of the nearest keyframe, then correct them (Run › Train project model first)"),
         ("Edit", "toggle_no_face", "Toggle &no face", [K("Shift+N")], w.absences.toggle,
          "Mark this frame 'no face' (the face left the shot), or clear that mark; propagation "
          "leaves such frames out"),
@@ -107,6 +110,9 @@ def _spec(w: MainWindow) -> list[tuple[str, str, str, list[QKeySequence], Callab
          lambda: s.seek(s.frame_count - 1), ""),
         ("Run", "propagate", "&Propagate", [K("P")], w.propagation.propagate,
          "Propagate the keyframes to every frame of this video (runs the trainer)"),
+        ("Run", "train_model", "Train project &model", [], w.model.train,
+         "Train one network on the keyframes of every video: new videos start from it, and "
+         "Predict keyframe uses it"),
         ("View", "overlay", "Show pseudo-labels", [K("O")], None,
          "Show the latest run's pseudo-labels (hollow) and compare them on keyframes"),
         ("View", "fit", "&Fit to window", [K("Ctrl+0")], w.view.fit,
@@ -151,7 +157,7 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
         if name == "open_project":
             w.recent_menu = menus["File"].addMenu("Open &recent")
         if name in ("export_300vw", "redo", "play", "toggle_visibility", "scale_up",
-                    "shape_drag", "detect"):
+                    "shape_drag", "predict_keyframe"):
             menus[menu_name].addSeparator()
     actions["detect"].setVisible(w.detector.available)
     _apply_overrides(w, actions)

@@ -224,13 +224,13 @@ class CopyKeyframeCommand(AnnotationCommand):
 
 
 class DetectCommand(AnnotationCommand):
-    """A frame pre-labelled by dlib's 68-point predictor, for the annotator to correct: every
-    point predicted."""
+    """A frame pre-labelled by dlib's 68-point predictor (or the project model: ``what``), for
+    the annotator to correct: every point predicted."""
 
     def __init__(self, session: LabelSession, video_id: int, frame: int,
-                 points: np.ndarray) -> None:
+                 points: np.ndarray, what: str = "Detect face") -> None:
         super().__init__(session, video_id, frame, points, None,
-                         KEYFRAME_SOURCES["detect"], f"Detect face ({frame_label(frame)})",
+                         KEYFRAME_SOURCES["detect"], f"{what} ({frame_label(frame)})",
                          _all(PREDICTED))
 
 

@@ -38,6 +38,7 @@ from app.error_hook import install_error_hook
 from app.frame_status import FrameStatus
 from app.frame_view import FrameView
 from app.main_thread_gc import MainThreadCollector
+from app.model_controller import ProjectModelController
 from app.playback import FrameController
 from app.project_controller import ProjectController
 from app.propagation_controller import PropagationController
@@ -80,6 +81,7 @@ class MainWindow(QMainWindow):
                                           self.settings, lambda: self.propagation.running, self)
         self.detector = DetectController(self.session, self.undo_stack, self.projects.run_job,
                                          self)
+        self.model = ProjectModelController(self.session, self.undo_stack, self)
         self.absences = AbsenceController(self.session, self.undo_stack, self)
         self.cuts = CutController(self.session, self.undo_stack, self)
         self.rerun_prompt = RerunPrompt(self)
@@ -184,7 +186,7 @@ class MainWindow(QMainWindow):
         self.view.zoom_changed.connect(
             lambda z: self.zoom_label.setText(f"zoom {z * 100:.0f}%" if s.video else ""))
         self.view.play_requested.connect(self.frames.toggle_play)
-        for controller in (self.frames, self.editor, self.detector, self.projects,
+        for controller in (self.frames, self.editor, self.detector, self.model, self.projects,
                            self.propagation, self.run_edits, self.absences, self.cuts):
             controller.message.connect(self.show_message)
         self._connect_first_run()
@@ -347,6 +349,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop every thread and process this window started, close the project."""
         self.propagation.shutdown()
+        self.model.shutdown()
         self.projects.shutdown()
         self.frames.shutdown()
         self.session.close_project(emit=False)

@@ -1,4 +1,5 @@
-"""Runs ``python -m trainer`` for one video in a QProcess and reads its events (``core.protocol``).
+"""Runs ``python -m trainer`` for one video (or another trainer command of ``main.py``, such as
+``train-model``) in a QProcess and reads its events (``core.protocol``).
 
 Stop sends SIGTERM (a TSAL trainer checkpoints and keeps its results so far; a baseline is
 cancelled); Cancel kills it and marks its run, announced by id when it was created, cancelled.
@@ -52,6 +53,8 @@ class PropagationRunner(QObject):
         self._user_action = ""
         self._project_path = ""
         self.run_id: int | None = None
+        self._what = "propagation"
+        self.result: object = None  # the command's result (its "done" event)
 
     @property
     def running(self) -> bool:
@@ -59,10 +62,23 @@ class PropagationRunner(QObject):
 
     def start(self, project_path: str | Path, video_id: int, method: str = DEFAULT_METHOD,
               python: str | None = None) -> None:
+        args = ["-m", "trainer", "--project", str(project_path), "--video", str(video_id),
+                "--method", method]
+        self._launch(project_path, args, "propagation", python)
+
+    def start_command(self, project_path: str | Path, command: list[str], what: str,
+                      python: str | None = None) -> None:
+        """Run ``main.py --json COMMAND...`` (e.g. train-model) the same way; its result is
+        ``self.result`` when it is done, and messages call it ``what``."""
+        self._launch(project_path, [str(CODE_ROOT / "main.py"), "--json", *command], what,
+                     python)
+
+    def _launch(self, project_path: str | Path, args: list[str], what: str,
+                python: str | None) -> None:
         if self._process is not None:
-            raise RuntimeError("a propagation is already running")
+            raise RuntimeError(f"a {self._what} is already running")
         self._buffer, self._error_message, self._stderr_tail = b"", "", b""
-        self._user_action = ""
+        self._user_action, self._what, self.result = "", what, None
         self._project_path = str(project_path)
         self.run_id = None
         process = QProcess(self)
@@ -72,8 +88,6 @@ class PropagationRunner(QObject):
         process.finished.connect(self._finished)
         process.errorOccurred.connect(self._error)
         self._process = process
-        args = ["-m", "trainer", "--project", str(project_path), "--video", str(video_id),
-                "--method", method]
         logger.info("starting trainer: %s %s", python or sys.executable, " ".join(args))
         process.start(python or sys.executable, args)
         self.started.emit()
@@ -121,6 +135,7 @@ class PropagationRunner(QObject):
         elif isinstance(event, RunFinished):
             self.run_id = int(event.run_id)
         elif isinstance(event, Done):
+            self.result = event.result
             result = event.result or {}
             if isinstance(result, dict) and result.get("run_id") is not None:
                 self.run_id = int(result["run_id"])
@@ -156,9 +171,9 @@ class PropagationRunner(QObject):
         elif self._user_action:
             if self._user_action == "cancelled":
                 self._end_killed_run()
-            self._finish(self._user_action, f"propagation {self._user_action}")
+            self._finish(self._user_action, f"{self._what} {self._user_action}")
         elif exit_code == EXIT_CANCELLED:
-            self._finish("stopped", self._error_message or "propagation stopped")
+            self._finish("stopped", self._error_message or f"{self._what} stopped")
         else:
             message = self._error_message or self._stderr_tail.decode(errors="replace").strip()
             self._finish("failed", message or f"the trainer exited with code {exit_code}")

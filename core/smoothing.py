@@ -9,11 +9,11 @@ where ``z`` is the measured position, ``σ_t`` its estimated error (pixels; tiny
 labels stay put) and ``q_t = accel·face_size_t`` the expected frame-to-frame change of velocity.
 This is the maximum a-posteriori track under a constant-velocity motion model with random
 acceleration (what a Rauch–Tung–Striebel smoother computes), written as one symmetric
-pentadiagonal system per landmark and solved in O(T). Because ``q`` is a fraction of the face
-size, the same setting suits any resolution; because ``σ`` comes from each point's confidence,
-confident measurements are followed closely and doubtful ones are bridged by the motion model.
-A few iteratively reweighted passes (Huber weights) keep isolated gross errors from bending the
-track.
+pentadiagonal system per landmark and solved in O(T), all landmarks in one banded solve.
+Because ``q`` is a fraction of the face size, the same setting suits any resolution; because
+``σ`` comes from each point's confidence, confident measurements are followed closely and
+doubtful ones are bridged by the motion model. A few iteratively reweighted passes (Huber
+weights) keep isolated gross errors from bending the track.
 """
 
 from __future__ import annotations

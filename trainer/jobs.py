@@ -121,6 +121,13 @@ def checkpoint_dir(project: Project, video_id: int) -> Path | None:
     return project.path.with_name(project.path.name + ".checkpoints") / f"video-{video_id}"
 
 
+def _project_model(project: Project) -> Path | None:
+    from trainer.project_jobs import model_path
+
+    path = model_path(project)
+    return path if path is not None and path.exists() else None
+
+
 def propagate_video(project: Project, video_id: int, method: str = "interpolation", *,
                     progress: Progress | None = None, should_stop: ShouldStop | None = None,
                     device: str = "auto", preset: str = "fast", seed: int | None = None,
@@ -156,7 +163,8 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
             device=str(torch_device),
             checkpoint_dir=checkpoint_dir(project, video_id) if checkpoints else None,
             resume=resume, warm_start=checkpoints, fps=video.fps or None, cache=cache,
-            crop_memory=int(crop_memory_mb) << 20)
+            crop_memory=int(crop_memory_mb) << 20,
+            project_model=_project_model(project) if checkpoints else None)
         config = {"preset": preset, **asdict(cfg)}
     elif resume:
         raise ValidationError(f"--resume applies to the TSAL methods, not {method!r}")
@@ -200,6 +208,8 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
         metrics = {"start": info["start"], "steps": info["steps"]} if "start" in info else {}
         if "smooth_accel" in info:  # per face segment; the re-solve smooths with them too
             metrics["smooth_accel"] = info["smooth_accel"]
+        if "trust" in info:  # per face segment: the network's weight in the fusion
+            metrics["trust"] = info["trust"]
         if estimate is not None:
             metrics.update(estimate.as_metrics())
         if estimate is not None and tracked_here:

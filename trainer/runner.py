@@ -32,8 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"propagation method, listed below (default: {DEFAULT_METHOD})")
     parser.add_argument("--device", default="auto",
                         help="auto (CUDA when present), cpu, or cuda[:N] (default: auto)")
-    parser.add_argument("--preset", default="fast", choices=("fast", "quality"),
-                        help="TSAL network and schedule: fast (CPU) or quality (GPU) "
+    parser.add_argument("--preset", default="fast", choices=("fast", "full", "quality"),
+                        help="TSAL network and schedule: fast (CPU; trains until a held-out "
+                             "keyframe check stops improving), full (the fast network trained "
+                             "for all its 360 steps: about 5x slower) or quality (GPU) "
                              "(default: fast)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
     parser.add_argument("--resume", action="store_true",

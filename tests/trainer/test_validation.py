@@ -132,6 +132,6 @@ def test_a_propagation_with_enough_keyframes_checks_and_reports_it(tmp_path) -> 
     checks = info["checks"]
     assert checks and [c[0] for c in checks] == list(range(10, 10 * len(checks) + 1, 10))
     assert 20 <= info["steps"] <= 50 and info["steps"] == checks[-1][0]
-    assert info["trust"] == checks[-1][3] and info["trust"] in validation.TRUST_GRID
+    assert info["trust"] == [checks[-1][3]] and checks[-1][3] in validation.TRUST_GRID
     without = run(frames.__getitem__, 61, keys, replace(cfg, stop_early=False))["final"].info
-    assert without["checks"] == [] and without["steps"] == 50 and without["trust"] == 1.0
+    assert without["checks"] == [] and without["steps"] == 50 and without["trust"] == [1.0]

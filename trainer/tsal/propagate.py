@@ -32,7 +32,7 @@ from core.errors import CancelledError, ValidationError
 from core.geometry import apply_affine, invert_affine
 from core.progress import Progress, ShouldStop
 from core.propagation import Propagation, check_keyframes, flow_track, holdout
-from trainer.tsal import checkpoint, data, loop, outputs, validation
+from trainer.tsal import checkpoint, data, loop, outputs, project_model, validation
 from trainer.tsal.config import TSALConfig, step_budget
 from trainer.tsal.devices import device_name, select_device
 from trainer.tsal.distill import distill_units, self_distill
@@ -86,6 +86,7 @@ class RunOptions:
     warm_start: bool = True  # start from checkpoint_dir's last finished training
     fps: float | None = None  # the video's frame rate (scales the smoother)
     crop_memory: int = data.CROP_MEMORY  # bytes of context crops held in memory; then a file
+    project_model: Path | None = None  # a video without a checkpoint starts from this model
     cache: RunCache | None = None  # share trainings between calls (the benchmark's methods)
 
 
@@ -144,8 +145,9 @@ class _Checkpoints:
 
 def _training_plan(cfg: TSALConfig, options: RunOptions, store: _Checkpoints, digest: str,
                    budget: int) -> tuple[TSALConfig, dict[str, Any] | None, str]:
-    """The config to train with, the state to start from and how ("cold", "warm", "resume");
-    a cold start trains ``budget`` steps at most and a warm start its ``warm_fraction``.
+    """The config to train with, the state to start from and how ("cold", "warm", "resume",
+    "project": from the project model when the video has no checkpoint of its own); a cold or
+    project start trains ``budget`` steps at most and a warm start its ``warm_fraction``.
 
     A job stopped part-way is continued even without ``resume`` when the keyframes have not
     changed since (so the GUI's Stop then Propagate loses nothing); with changed keyframes its
@@ -166,6 +168,10 @@ def _training_plan(cfg: TSALConfig, options: RunOptions, store: _Checkpoints, di
             return warm, payload, "warm"
         if payload is not None:
             logger.info("last checkpoint has another network shape; training from scratch")
+        known = (project_model.load(options.project_model, cfg)
+                 if payload is None and options.project_model is not None else None)
+        if known is not None:  # a network that knows the project's faces, not this video
+            return replace(cfg, steps=budget, lr=cfg.lr * cfg.warm_lr), known, "project"
     return replace(cfg, steps=budget), None, "cold"
 
 
@@ -212,6 +218,7 @@ def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[in
                              replace(cfg, smooth_accel=choice.accel), options.fps,
                              trained.info["trust"])
     info = {**trained.info, "smooth_accel": [choice.accel], "smooth_choice": choice.source,
+            "trust": [trained.info["trust"]],  # a list: one entry per face segment
             "held_out_errors": [] if choice.estimate is None
             else [round(e, 6) for e in choice.estimate.errors.values()]}
     bar.finish()
@@ -224,7 +231,7 @@ class _Plan:
 
     cfg: TSALConfig  # as asked
     train_cfg: TSALConfig  # as trained (a warm start trains fewer steps)
-    start: str  # "cold", "warm" or "resume"
+    start: str  # "cold", "warm", "resume" or "project"
     start_state: dict[str, Any] | None
     done_before: int  # steps a resumed job had trained
     digest: str  # the keyframes'
