@@ -1,6 +1,7 @@
 """Benchmark: training that stops on the held-out keyframe check against the full schedule.
 
     python benchmarks/bench_training_stop.py [--faces DIR] [--motions smooth,shaky]
+                                             [--variants fast,full] [--only CLIP,...]
                                              [--frames 300] [--stride 10] [--work DIR]
                                              [--out F.json]
 
@@ -9,8 +10,10 @@ procedural clip of ``bench_propagate.py``) go through ``trainer.tsal.run`` twice
 with the ``fast`` preset (steps budgeted by the frames to label, stopped by the held-out check
 of ``trainer/tsal/validation.py``, the network's trust in the fusion chosen there) and with
 ``full`` (the same network trained for all its 360 steps, the schedule before the check).
-Reports per clip the seconds, steps, trust and NME over the non-keyframes of each, and the
-ratio of the NMEs (issue 13 §1: within 5 % of the full schedule, in at most 20 s).
+Reports per clip the seconds, steps, trust and NME over the non-keyframes of each (final and
+teacher alone), and the ratio of the NMEs (issue 13 §1: within 5 % of the full schedule, in at
+most 20 s). ``--variants full+dsc,full`` is the ablation of disturbed-sequence consistency
+(issue 13 §3).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,21 +33,31 @@ from benchmarks.bench_motion_prior import _clip_inputs
 from benchmarks.reporting import emit
 from core import metrics
 from evaluation.synthetic.clip import make_clip, make_clips
-from trainer.tsal import PRESETS, RunOptions, run
+from trainer.tsal import PRESETS, RunOptions, TSALConfig, run
 
 
-def measure(clip: Path, preset: str) -> dict:
+def variant_config(name: str) -> TSALConfig:
+    """A preset by name, ``+dsc`` adding disturbed-sequence consistency (e.g. ``full+dsc``)."""
+    preset, _, extra = name.partition("+")
+    cfg = PRESETS[preset]
+    return replace(cfg, use_dsc=True) if extra == "dsc" else cfg
+
+
+def measure(clip: Path, variant: str) -> dict:
     frames, keys, gt, fps = _clip_inputs(clip)
     mask = np.zeros(len(gt), bool)
     mask[list(keys)] = True
     started = time.perf_counter()
-    result = run(frames.__getitem__, len(frames), keys, PRESETS[preset],
-                 options=RunOptions(device="cpu", fps=fps))["final"]
+    result = run(frames.__getitem__, len(frames), keys, variant_config(variant),
+                 options=RunOptions(device="cpu", fps=fps))
     seconds = time.perf_counter() - started
-    return {"seconds": round(seconds, 1), "steps": result.info["steps"],
-            "trust": result.info["trust"][0],
-            "nme_percent": round(metrics.summarise(result.points, gt, keyframe_mask=mask)
-                                 ["nme_percent"], 3)}
+    final = result["final"]
+    return {"seconds": round(seconds, 1), "steps": final.info["steps"],
+            "trust": final.info["trust"][0],
+            "nme_percent": round(metrics.summarise(final.points, gt, keyframe_mask=mask)
+                                 ["nme_percent"], 3),
+            "teacher_nme_percent": round(metrics.summarise(
+                result["teacher"].points, gt, keyframe_mask=mask)["nme_percent"], 3)}
 
 
 def main() -> None:
@@ -52,6 +66,10 @@ def main() -> None:
     parser.add_argument("--motions", default="smooth,shaky")
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--stride", type=int, default=10)
+    parser.add_argument("--variants", default="fast,full",
+                        help="presets to compare, '+dsc' adding disturbed-sequence consistency "
+                             "(the ratio is the first's NME over the second's)")
+    parser.add_argument("--only", help="comma-separated clip names to run (default: all)")
     parser.add_argument("--work", type=Path)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -66,12 +84,14 @@ def main() -> None:
                 made = make_clips(work / "clips", args.faces, frames=args.frames,
                                   stride=args.stride, difficulty="hard", motion=motion)
                 clips += [info.path for info in made]
-        report: dict[str, object] = {}
+        if args.only:
+            clips = [c for c in clips if c.name in args.only.split(",")]
+        report: dict[str, dict] = {}
+        variants = args.variants.split(",")
         for clip in clips:
-            fast, full = measure(clip, "fast"), measure(clip, "full")
-            report[clip.name] = {"fast": fast, "full": full,
-                                 "nme_ratio": round(fast["nme_percent"] / full["nme_percent"],
-                                                    3)}
+            report[clip.name] = {v: measure(clip, v) for v in variants}
+            first, second = (report[clip.name][v]["nme_percent"] for v in variants[:2])
+            report[clip.name]["nme_ratio"] = round(first / second, 3)
             print(clip.name, report[clip.name], file=sys.stderr, flush=True)
     emit(report, args.out)
 

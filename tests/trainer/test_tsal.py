@@ -22,6 +22,7 @@ from trainer.tsal import (
     PRESETS,
     RunCache,
     RunOptions,
+    consistency,
     data,
     device_name,
     losses,
@@ -137,7 +138,7 @@ def test_soft_argmax_decodes_a_peaked_heatmap() -> None:
     np.testing.assert_allclose(d.pc[0, 3].numpy(), [25.5, 25.5], atol=1e-3)
 
 
-@pytest.mark.parametrize("part", ["lm", "centre", "pseudo", "sic", "mfds"])
+@pytest.mark.parametrize("part", ["lm", "centre", "pseudo", "sic", "mfds", "dsc"])
 def test_each_loss_is_finite_and_falls_on_a_fixed_batch(clip: dict, part: str) -> None:
     torch.manual_seed(0)
     trainer = Trainer(TINY)
@@ -162,9 +163,15 @@ def test_each_loss_is_finite_and_falls_on_a_fixed_batch(clip: dict, part: str) -
             phi = b["clip_phi"]
             loss = losses.sic_loss(d.offsets[cl].reshape(c, k, 68, 2),
                                    phi[..., 0].amax(-1) - phi[..., 0].amin(-1))
-        else:
+        elif part == "mfds":
             loss = losses.mfds_loss(d.pm[cl].reshape(c, k, 68, 2), b["clip_to_frame"],
                                     b["clip_delta"], b["clip_scale"])
+        else:  # the same disturbance every time: the loss must fall on it
+            torch.manual_seed(7)
+            clean = b["clip_images"].reshape(c * k, *b["clip_images"].shape[2:])
+            disturbed, forward = consistency.disturb(clean, c)
+            moved = decode(model(disturbed), TINY.crop)
+            loss = consistency.dsc_loss(moved.pm, d.pm[cl], forward, TINY.crop)
         assert torch.isfinite(loss)
         values.append(float(loss))
         opt.zero_grad()

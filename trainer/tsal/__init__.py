@@ -6,9 +6,10 @@
 "teacher", "teacher+sd" (the teacher after iterative self-distillation), "final" (the teacher
 fused with bidirectional flow tracking by estimated error, then smoothed in time) and the
 ablations "no-sic", "no-mfds", "no-async" (the teacher trained alone, never filtered towards
-a student) and "final-fixed" (final with the smoother's fixed setting rather than one chosen
-from held-out keyframes). Methods called with one :class:`RunCache` share a training with the
-same config.
+a student), "final-fixed" (final with the smoother's fixed setting rather than one chosen
+from held-out keyframes) and "teacher-dsc" / "final-dsc" (trained with seed 001's
+disturbed-sequence consistency, ``trainer.tsal.consistency``). Methods called with one
+:class:`RunCache` share a training with the same config.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ VARIANTS: dict[str, tuple[dict[str, object], str]] = {
     "no-mfds": ({"use_mfds": False}, "teacher"),
     "no-async": ({"async_teacher": False}, "teacher"),
     "final-fixed": ({"smooth_choice": "fixed"}, "final"),
+    "teacher-dsc": ({"use_dsc": True}, "teacher"),
+    "final-dsc": ({"use_dsc": True}, "final"),
 }
 
 

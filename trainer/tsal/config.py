@@ -48,6 +48,8 @@ class TSALConfig:
     use_semi: bool = True  # False: keyframes only ("supervised")
     use_sic: bool = True
     use_mfds: bool = True
+    use_dsc: bool = False  # disturbed-sequence consistency (trainer.tsal.consistency)
+    w_dsc: float = 0.6  # the seed's λD
     async_teacher: bool = True  # False: the teacher is not filtered towards the student
     flow: str = "lk"  # classical tracker used as φ: "lk" or "dis"
     warm_fraction: float = 0.15  # a warm start trains this fraction of ``steps``

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from core.errors import FacePropError
-from trainer.tsal import losses, validation
+from trainer.tsal import consistency, losses, validation
 from trainer.tsal.config import TSALConfig
 from trainer.tsal.data import Batch, Sampler
 from trainer.tsal.models import Decoded, LandmarkNet, decode, mixed_precision
@@ -145,6 +145,13 @@ class Trainer:
                                         b["clip_scale"])
                 total = total + w * cfg.w_mfds * mfds
                 parts["mfds"] = float(mfds.detach())
+            if cfg.use_dsc:
+                clean = b["clip_images"].reshape(c * k, *b["clip_images"].shape[2:])
+                disturbed, forward = consistency.disturb(clean, c)
+                moved = decode(model(disturbed), cfg.crop)
+                dsc = consistency.dsc_loss(moved.pm, d.pm[cl], forward, cfg.crop)
+                total = total + w * cfg.w_dsc * dsc
+                parts["dsc"] = float(dsc.detach())
         return total, parts
 
     def step(self, batch: Batch) -> dict[str, float]:
