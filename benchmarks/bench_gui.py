@@ -3,7 +3,8 @@ opening a project with 100,000 pseudo-labelled frames, and shape-aware drags wit
 
     QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui.py [--steps 60] [--long 100000]
                                                              [--method final] [--edits 6]
-                                                             [--skip ...] [--out FILE.json]
+                                                             [--also-cli] [--skip ...]
+                                                             [--out FILE.json]
     QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui.py --project P.sqlite [--steps 60]
 
 1. Key press → frame painted: a 1000-frame 640x480 MJPG video; the Right key is sent to the
@@ -14,7 +15,8 @@ opening a project with 100,000 pseudo-labelled frames, and shape-aware drags wit
 2. The longest GUI-thread stall during a propagation: a 5 ms QTimer heartbeat runs while the
    window propagates a 120-frame synthetic clip (the trainer runs in a QProcess) and loads the
    results; the largest gap between heartbeats is the longest time the GUI could not respond.
-   The issue's budget is 50 ms.
+   The issue's budget is 50 ms. ``--also-cli`` starts a second propagation (``main.py
+   propagate`` on another project) at the same moment: two trainings share the two cores.
 3. Project open at 100,000 pseudo-labelled frames: a run with pseudo-labels and statistics for a
    100,000-frame video; the clock runs from ``open_project`` until the first frame is painted
    with the run loaded (the issue's target: under 2 s).
@@ -35,6 +37,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -56,6 +59,8 @@ from core.formats.vw300 import import_300vw
 from core.store import Project
 from core.video import write_video
 from trainer.jobs import propagate_video
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _wait(app: QApplication, condition, timeout_s: float) -> None:
@@ -147,11 +152,13 @@ def bench_project(app: QApplication, tmp: Path, path: Path, steps: int) -> dict:
     return result
 
 
-def bench_stall(app: QApplication, tmp: Path, method: str) -> dict:
+def bench_stall(app: QApplication, tmp: Path, method: str, also_cli: bool = False) -> dict:
     clip = write_fixture_clip(tmp / "stall" / "clip001", frames=120, stride=15, size=(640, 480))
     path = tmp / "stall.faceprop.sqlite"
-    with Project.create_or_open(path) as project:
-        import_300vw(project, clip)
+    other = tmp / "stall-cli.faceprop.sqlite"
+    for project_path in (path, other) if also_cli else (path,):
+        with Project.create_or_open(project_path) as project:
+            import_300vw(project, clip)
     window = _window(tmp)
     window.open_project(path)
     _wait(app, lambda: window.view.shown_frame == 0, 20)
@@ -173,9 +180,15 @@ def bench_stall(app: QApplication, tmp: Path, method: str) -> dict:
     window.runner.run_finished.connect(lambda *args: finished.append(args))
     heartbeat.start()
     started = time.perf_counter()
+    # a second propagation at the same time (another user, or a script) on another project
+    cli = (subprocess.Popen([sys.executable, str(ROOT / "main.py"), "propagate", "--project",
+                             str(other), "--method", method], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL) if also_cli else None)
     window.propagate()
     _wait(app, lambda: bool(finished), 900)
     finished_at = time.perf_counter()
+    if cli is not None:
+        _wait(app, lambda: cli.poll() is not None, 900)
     end = time.perf_counter() + 1.0  # include loading and drawing the results
     _wait(app, lambda: time.perf_counter() > end, 5)
     heartbeat.stop()
@@ -185,6 +198,7 @@ def bench_stall(app: QApplication, tmp: Path, method: str) -> dict:
     where = [{"ms": round(gaps[i] * 1000, 1), "s_from_finish": round(stamps[i] - finished_at, 2)}
              for i in worst]
     return {"method": method, "outcome": finished[0][0], "worst_stalls": where,
+            "with_a_second_propagation": also_cli,
             "seconds": round(time.perf_counter() - started, 1),
             "longest_stall_ms": round(max(gaps) * 1000, 1),
             "p99_gap_ms": round(float(np.percentile(gaps, 99)) * 1000, 1), "beats": len(gaps)}
@@ -325,6 +339,9 @@ def main() -> None:
     parser.add_argument("--edits", type=int, default=6, help="edits of the re-solve section")
     parser.add_argument("--skip", default="",
                         help="comma-separated: stepping, stall, open, resolve")
+    parser.add_argument("--also-cli", action="store_true",
+                        help="stall: run a second propagation (main.py propagate on another "
+                             "project) at the same time")
     parser.add_argument("--project", type=Path,
                         help="only open this project and step through its first video")
     parser.add_argument("--out", type=Path)
@@ -344,7 +361,7 @@ def main() -> None:
             report["open"] = bench_open(app, tmp, args.long)
             print(json.dumps({"open": report["open"]}), flush=True)
         if "stall" not in skip:
-            report["stall"] = bench_stall(app, tmp, args.method)
+            report["stall"] = bench_stall(app, tmp, args.method, args.also_cli)
             print(json.dumps({"stall": report["stall"]}), flush=True)
         if "resolve" not in skip:
             report["resolve"] = bench_resolve(app, tmp, args.edits)
