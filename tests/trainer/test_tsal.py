@@ -318,3 +318,26 @@ def test_a_damaged_checkpoint_is_set_aside_and_training_goes_on_cold(tmp_path, c
     assert not path.exists() and (tmp_path / "latest.pt.corrupt").is_file()
     assert "latest.pt: not a readable TSAL checkpoint" in caplog.text
     assert checkpoint.load_or_set_aside(path) is None  # nothing there now: a cold start
+
+
+def test_frame_reader_keeps_grey_frames_within_its_budget() -> None:
+    calls: list[int] = []
+
+    def frame(i: int) -> np.ndarray:
+        calls.append(i)
+        return np.full((10, 20, 3), i, np.uint8)
+
+    reader = data.FrameReader(frame, 5, cache_bytes=3 * 200)  # three 10x20 grey frames
+    first = reader.gray(0)
+    assert reader.gray(0) is first and calls == [0]  # decoded once
+    assert not first.flags.writeable  # shared: nobody may draw on it
+    for i in (1, 2, 3):  # the fourth frame pushes out the least recently used (0)
+        reader.gray(i)
+    reader.gray(0)
+    assert calls == [0, 1, 2, 3, 0]
+    reader.gray(3)
+    assert calls == [0, 1, 2, 3, 0]  # still held
+    nothing = data.FrameReader(frame, 5, cache_bytes=0)
+    nothing.gray(1)
+    nothing.gray(1)
+    assert calls[-2:] == [1, 1]

@@ -5,17 +5,19 @@ keyframe labels, or the flow-tracked points between keyframes) onto a centred te
 point ``p`` in the frame is ``M_t·p`` in the crop and ``inv(M_t)·q`` maps back exactly. Crops are
 grey float32 in [0, 1]; pixel centres are integers on both sides (cv2.warpAffine's convention).
 
-A job never holds the video's frames: once the alignment is known, each frame is decoded once
-more and only its aligned *context crop* is kept (:class:`CropStore`: the crop with as much
-again around it, grey uint8, in memory up to a budget and in a temporary file beyond it), so a
-30,000-frame video costs 30,000 x 16 KB rather than 30,000 full frames. Augmented crops are
-warped from the context crop; an unaugmented crop is its centre, exactly.
+A job never holds the video's frames (:class:`FrameReader` keeps the most recent grey ones up
+to :data:`GRAY_CACHE`, which holds a short clip whole): once the alignment is known, each frame
+is read once more and only its aligned *context crop* is kept (:class:`CropStore`: the crop
+with as much again around it, grey uint8, in memory up to a budget and in a temporary file
+beyond it), so a 30,000-frame video costs 30,000 x 16 KB rather than 30,000 full frames.
+Augmented crops are warped from the context crop; an unaugmented crop is its centre, exactly.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,11 +54,20 @@ def warp(gray: np.ndarray, matrix: np.ndarray, crop: int) -> np.ndarray:
     return out.astype(np.float32) / 255.0
 
 
-class FrameReader:
-    """The job's frames by index, checked to be BGR uint8; nothing is kept."""
+#: Grey frames a job keeps (bytes), most recent first: a 300-frame 640x480 clip fits whole, so
+#: its flow, held-out and crop passes decode each frame once instead of three times.
+GRAY_CACHE = 128 << 20
 
-    def __init__(self, frame: Callable[[int], np.ndarray], n_frames: int):
+
+class FrameReader:
+    """The job's frames by index, checked to be BGR uint8; the grey versions of the most
+    recently used ones are kept, up to ``cache_bytes``."""
+
+    def __init__(self, frame: Callable[[int], np.ndarray], n_frames: int,
+                 cache_bytes: int = GRAY_CACHE):
         self._frame, self.n = frame, int(n_frames)
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._cache_bytes, self._held = int(cache_bytes), 0
 
     def bgr(self, index: int) -> np.ndarray:
         image = np.asarray(self._frame(index))
@@ -66,7 +77,19 @@ class FrameReader:
         return image
 
     def gray(self, index: int) -> np.ndarray:
-        return cv2.cvtColor(self.bgr(index), cv2.COLOR_BGR2GRAY)
+        """The frame in grey (read-only: it may be shared with later calls)."""
+        cached = self._cache.get(index)
+        if cached is not None:
+            self._cache.move_to_end(index)
+            return cached
+        image = cv2.cvtColor(self.bgr(index), cv2.COLOR_BGR2GRAY)
+        image.flags.writeable = False
+        if image.nbytes <= self._cache_bytes:
+            self._cache[index] = image
+            self._held += image.nbytes
+            while self._held > self._cache_bytes:
+                self._held -= self._cache.popitem(last=False)[1].nbytes
+        return image
 
 
 #: A context crop is this many crop sides wide: the augmentations (rotation, ±8 % scale, ±5 %

@@ -274,10 +274,10 @@ def _job(frames: data.FrameReader, keys: dict[int, np.ndarray], cfg: TSALConfig,
     logger.info("TSAL on %s: %d frames, %d keyframes, %d steps (%s start)",
                 device_name(device), n, len(keys), train_cfg.steps, start)
     t0 = time.perf_counter()
-    prior = flow_track(frames.bgr, n, keys, method=cfg.flow,
+    prior = flow_track(frames.gray, n, keys, method=cfg.flow,
                        progress=lambda s, t: bar("flow", n * s // max(t, 1)),
                        should_stop=should_stop)
-    held_out = holdout.track_held_out(frames.bgr, keys, triples, flow=cfg.flow,
+    held_out = holdout.track_held_out(frames.gray, keys, triples, flow=cfg.flow,
                                       progress=lambda s, t: bar("held-out", s),
                                       should_stop=should_stop)
     t_crops = time.perf_counter()
