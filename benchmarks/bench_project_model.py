@@ -28,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.bench_propagate import score_run
 from benchmarks.reporting import emit
 from core import metrics
 from core.formats.vw300 import import_300vw
@@ -42,7 +43,7 @@ from trainer.tsal import PRESETS, data, project_model
 
 def _template_in_box(box: tuple[float, float, float, float]) -> np.ndarray:
     cfg = PRESETS["fast"]
-    affine = project_model._box_affine(box, cfg.crop, cfg.margin)
+    affine = project_model.box_affine(box, cfg.crop, cfg.margin)
     return apply_affine(invert_affine(affine), data.template(cfg.crop, cfg.margin))
 
 
@@ -50,13 +51,9 @@ def _propagate(project: Project, video_id: int, gt: np.ndarray, keys: list[int])
     started = time.perf_counter()
     run = jobs.propagate_video(project, video_id, "final", checkpoints=True)
     seconds = time.perf_counter() - started
-    mask = np.zeros(len(gt), bool)
-    mask[keys] = True
-    pred = project.runs.pseudo_labels(run.id).points
     return {"seconds": round(seconds, 1), "start": run.metrics.get("start"),
             "steps": run.metrics.get("steps"),
-            "nme_percent": round(metrics.summarise(pred, gt, keyframe_mask=mask)
-                                 ["nme_percent"], 3)}
+            "nme_percent": round(score_run(project, run.id, gt, keys), 3)}
 
 
 def held_out_face(clips: list[Path], face: Path, work: Path) -> dict:

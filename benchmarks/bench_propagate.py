@@ -38,7 +38,8 @@ from evaluation.synthetic.face import load_face
 from trainer.jobs import propagate_video
 
 
-def _score(project: Project, run_id: int, gt: np.ndarray, keyframes: list[int]) -> float:
+def score_run(project: Project, run_id: int, gt: np.ndarray, keyframes: list[int]) -> float:
+    """A stored run's NME % over the non-keyframes."""
     mask = np.zeros(len(gt), dtype=bool)
     mask[keyframes] = True
     pred = project.runs.pseudo_labels(run_id).points
@@ -74,7 +75,7 @@ def main() -> None:
                 started = time.perf_counter()
                 run = propagate_video(project, video_id, method)
                 report[method] = {"seconds": round(time.perf_counter() - started, 2),
-                                  "nme_percent": round(_score(project, run.id, gt, keys), 3)}
+                                  "nme_percent": round(score_run(project, run.id, gt, keys), 3)}
             if args.baseline_preset:  # no checkpoints: it must not warm-start the cold run
                 started = time.perf_counter()
                 base = propagate_video(project, video_id, "final", device=args.device,
@@ -82,14 +83,15 @@ def main() -> None:
                 report["baseline"] = {"preset": args.baseline_preset,
                                       "seconds": round(time.perf_counter() - started, 2),
                                       "steps": base.metrics.get("steps"),
-                                      "nme_percent": round(_score(project, base.id, gt, keys), 3)}
+                                      "nme_percent": round(score_run(project, base.id, gt,
+                                                                    keys), 3)}
             started = time.perf_counter()
             cold = propagate_video(project, video_id, "final", device=args.device,
                                    preset=args.preset)
             cold_s = time.perf_counter() - started
             report["cold"] = {"seconds": round(cold_s, 2), "device": cold.device,
                               "steps": cold.metrics.get("steps"),
-                              "nme_percent": round(_score(project, cold.id, gt, keys), 3),
+                              "nme_percent": round(score_run(project, cold.id, gt, keys), 3),
                               "timings": cold.timings}
             report["cold_over_flow"] = round(cold_s / report["flow"]["seconds"], 2)
             # the annotator corrects the worst non-keyframe of the cold run
@@ -106,7 +108,7 @@ def main() -> None:
             report["warm"] = {"seconds": round(warm_s, 2), "corrected_frame": worst,
                               "start": warm.metrics.get("start"),
                               "steps": warm.metrics.get("steps"),
-                              "nme_percent": round(_score(project, warm.id, gt, keys2), 3),
+                              "nme_percent": round(score_run(project, warm.id, gt, keys2), 3),
                               "timings": warm.timings}
             report["warm_over_cold"] = round(warm_s / cold_s, 3)
     emit(report, args.out)

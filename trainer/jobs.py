@@ -114,17 +114,27 @@ def load_keyframes(project: Project, video_id: int
     return keyframes, partial
 
 
-def checkpoint_dir(project: Project, video_id: int) -> Path | None:
-    """Where a video's trainer checkpoints live: beside the project file (none for a URL)."""
+def checkpoints_root(project: Project) -> Path | None:
+    """The folder beside the project file that holds its trainer checkpoints (none for a
+    project opened from a database URL)."""
     if project.path is None:
         return None
-    return project.path.with_name(project.path.name + ".checkpoints") / f"video-{video_id}"
+    return project.path.with_name(project.path.name + ".checkpoints")
 
 
-def _project_model(project: Project) -> Path | None:
-    from trainer.project_jobs import model_path
+def checkpoint_dir(project: Project, video_id: int) -> Path | None:
+    """Where a video's trainer checkpoints live (see :func:`checkpoints_root`)."""
+    root = checkpoints_root(project)
+    return None if root is None else root / f"video-{video_id}"
 
-    path = model_path(project)
+
+def project_model_path(project: Project) -> Path | None:
+    """Where the project model lives (``trainer.project_jobs``; see :func:`checkpoints_root`)."""
+    root = checkpoints_root(project)
+    return None if root is None else root / "project" / "model.pt"
+
+
+def _existing(path: Path | None) -> Path | None:
     return path if path is not None and path.exists() else None
 
 
@@ -164,7 +174,7 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
             checkpoint_dir=checkpoint_dir(project, video_id) if checkpoints else None,
             resume=resume, warm_start=checkpoints, fps=video.fps or None, cache=cache,
             crop_memory=int(crop_memory_mb) << 20,
-            project_model=_project_model(project) if checkpoints else None)
+            project_model=_existing(project_model_path(project)) if checkpoints else None)
         config = {"preset": preset, **asdict(cfg)}
     elif resume:
         raise ValidationError(f"--resume applies to the TSAL methods, not {method!r}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,15 +20,7 @@ from core.frame_numbers import frame_label
 from core.progress import Progress, ShouldStop
 from core.propagation.edits import load_constraints
 from core.store import Project
-
-MODEL_FILE = "model.pt"
-
-
-def model_path(project: Project) -> Path | None:
-    """Where the project model lives (None for a project without a file: a database URL)."""
-    if project.path is None:
-        return None
-    return project.path.with_name(project.path.name + ".checkpoints") / "project" / MODEL_FILE
+from trainer.jobs import project_model_path
 
 
 def project_keyframes(project: Project) -> list[tuple[int, int, np.ndarray]]:
@@ -47,7 +38,7 @@ def train_project_model(project: Project, *, preset: str = "fast", device: str =
     """Train the project model on every keyframe of the project and save it; a summary."""
     from trainer.tsal import preset_config, project_model, select_device
 
-    path = model_path(project)
+    path = project_model_path(project)
     if path is None:
         raise ValidationError("the project model is kept beside the project file; a project "
                               "opened from a database URL has none")
@@ -103,7 +94,7 @@ def predict_points(project: Project, video_id: int, frame: int,
     if not 0 <= frame < video.frame_count:
         raise ValidationError(f"video {video_id}: {frame_label(frame)} is outside the video "
                               f"(frames 1..{video.frame_count})")
-    path = model_path(project)
+    path = project_model_path(project)
     payload = project_model.load(path) if path else None
     if payload is None:
         raise ValidationError("this project has no project model yet: run `train-model` (or "

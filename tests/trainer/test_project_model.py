@@ -23,7 +23,8 @@ from evaluation.synthetic.clip import make_clip
 from main import run_command
 from tests.conftest import REPO_ROOT
 from trainer import jobs
-from trainer.project_jobs import model_path, predict_keyframe, train_project_model
+from trainer.jobs import project_model_path
+from trainer.project_jobs import predict_keyframe, train_project_model
 from trainer.tsal import PRESETS, checkpoint, project_model
 
 TINY = replace(PRESETS["fast"], crop=48, width=8, steps=24, batch_labelled=6, clips_per_step=2,
@@ -64,7 +65,7 @@ def test_train_model_writes_a_checkpoint_with_the_frames_it_saw(project_path, ca
               if line.startswith("{")]
     assert {"crops", "train"} <= {e.get("phase") for e in events if e["event"] == "progress"}
     with Project.open(project_path) as project:
-        path = model_path(project)
+        path = project_model_path(project)
         keyframes = sum(len(project.labels.frames(v.id)) for v in project.videos.all())
     payload = project_model.load(path, TINY)
     assert payload is not None and len(payload["seen"]) == keyframes
@@ -114,7 +115,7 @@ def test_cli_predict_keyframe_errors_are_clear(project_path, capsys) -> None:
 def test_a_killed_training_leaves_the_previous_model_whole(project_path) -> None:
     with Project.open(project_path) as project:
         train_project_model(project)
-        path = model_path(project)
+        path = project_model_path(project)
     before = path.read_bytes()
     # the real fast preset in a child process: killed as soon as it trains
     proc = subprocess.Popen([sys.executable, "main.py", "--json", "train-model", "--project",

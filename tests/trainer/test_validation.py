@@ -66,19 +66,6 @@ def _result(step: int, score: float) -> CheckResult:
     return CheckResult(step, score, score, 1.0)
 
 
-def test_early_stop_waits_for_patience_and_the_minimum() -> None:
-    flat = EarlyStop(min_steps=20)
-    stops = [flat.update(_result(s, 0.05)) for s in range(10, 200, 10)]
-    assert stops.index(True) == PATIENCE  # best at the first check, then PATIENCE without gain
-    late = EarlyStop(min_steps=90)
-    stops = [late.update(_result(s, 0.05)) for s in range(10, 200, 10)]
-    assert (stops.index(True) + 1) * 10 == 90  # never before the minimum
-    improving = EarlyStop(min_steps=20)
-    assert not any(improving.update(_result(s, 0.05 * 0.9 ** s)) for s in range(10, 200, 10))
-    tiny_gains = EarlyStop(min_steps=20)  # gains below IMPROVEMENT count as none
-    assert any(tiny_gains.update(_result(s, 0.05 * (1 - 0.0002 * s))) for s in range(10, 200, 10))
-
-
 class _FlatCheck:
     """A check whose score never improves: the real training loop must stop on it."""
 
@@ -89,6 +76,19 @@ class _FlatCheck:
         assert set(networks) == {"student", "teacher"}
         self.steps.append(step)
         return _result(step, 0.05)
+
+
+def test_early_stop_waits_for_patience_and_the_minimum() -> None:
+    flat = EarlyStop(_FlatCheck(), min_steps=20)
+    stops = [flat.update(_result(s, 0.05)) for s in range(10, 200, 10)]
+    assert stops.index(True) == PATIENCE  # best at the first check, then PATIENCE without gain
+    late = EarlyStop(_FlatCheck(), min_steps=90)
+    stops = [late.update(_result(s, 0.05)) for s in range(10, 200, 10)]
+    assert (stops.index(True) + 1) * 10 == 90  # never before the minimum
+    improving = EarlyStop(_FlatCheck(), min_steps=20)
+    assert not any(improving.update(_result(s, 0.05 * 0.9 ** s)) for s in range(10, 200, 10))
+    tiny_gains = EarlyStop(_FlatCheck(), min_steps=20)  # gains below IMPROVEMENT count as none
+    assert any(tiny_gains.update(_result(s, 0.05 * (1 - 0.0002 * s))) for s in range(10, 200, 10))
 
 
 @pytest.mark.parametrize("min_steps", [20, 70])
@@ -105,7 +105,7 @@ def test_training_stops_when_the_check_stops_improving(min_steps: int, tmp_path)
     sampler = data.Sampler(crops, keys, prior, affines, cfg, np.random.default_rng(0))
     trainer, check = Trainer(cfg), _FlatCheck()
     stopped = train(trainer, sampler, cfg, JobProgress({"train": cfg.steps}, None),
-                     check=check, early=EarlyStop(min_steps))
+                    early=EarlyStop(check, min_steps))
     assert not stopped  # not a stop request
     expected = max(min_steps, (1 + PATIENCE) * CHECK_EVERY)
     assert trainer.step_count == expected < cfg.steps

@@ -20,7 +20,7 @@ import torch
 from core.geometry import apply_affine
 from trainer.tsal import data, losses
 from trainer.tsal.config import TSALConfig
-from trainer.tsal.models import LandmarkNet, decode, mixed_precision
+from trainer.tsal.models import LandmarkNet, decode, infer, mixed_precision
 from trainer.tsal.optim import AdamW
 
 #: Frames per batch when the previous model labels every frame for the next iteration.
@@ -57,19 +57,15 @@ def spread(points: torch.Tensor) -> torch.Tensor:
     return (points - points.mean(dim=1, keepdim=True)).abs().sum(dim=(1, 2))
 
 
-@torch.no_grad()
 def crop_points(model: LandmarkNet, frames: data.CropStore, cfg: TSALConfig,
                 device: torch.device, batch: int = TARGET_BATCH, tick: Tick | None = None
                 ) -> np.ndarray:
     """The model's points p = γ·pM + (1−γ)·pC in crop pixels for every frame's aligned crop."""
-    model.eval()
     out = []
     for start in range(0, frames.n, batch):
         idx = range(start, min(start + batch, frames.n))
-        crops = torch.from_numpy(data.frame_crops(frames, idx)).to(device)
-        with mixed_precision(device, cfg.bf16):
-            d = decode(model(crops), cfg.crop)
-        out.append((cfg.gamma * d.pm + (1 - cfg.gamma) * d.pc).float().cpu().numpy())
+        pm, pc, _ = infer(model, data.frame_crops(frames, idx), cfg.crop, device, cfg.bf16)
+        out.append(cfg.gamma * pm + (1 - cfg.gamma) * pc)
         if tick is not None:
             tick(None)
     return np.concatenate(out)

@@ -32,6 +32,14 @@ def flow_error(flow: Propagation, iod: np.ndarray) -> np.ndarray:
     return -np.log(np.clip(flow.confidence, 1e-6, 1.0)) * CONF_FRACTION * iod[:, None]
 
 
+def teacher_student_gap(points: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per point, the distance between the teacher's and the student's points (pixels); zero
+    without a teacher."""
+    if "teacher" not in points:
+        return np.zeros(points["student"].shape[:-1])
+    return np.linalg.norm(points["teacher"] - points["student"], axis=-1)
+
+
 def network_estimates(preds: Mapping[str, Mapping[str, np.ndarray]], gamma: float
                       ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], str]:
     """Each network's points p = γ·pM + (1−γ)·pC, its error estimate in pixels (the
@@ -39,8 +47,7 @@ def network_estimates(preds: Mapping[str, Mapping[str, np.ndarray]], gamma: floa
     (the distilled teacher, else the teacher, else the student)."""
     points = {name: gamma * p["pm"] + (1 - gamma) * p["pc"] for name, p in preds.items()}
     own = {name: 0.5 * np.linalg.norm(p["pm"] - p["pc"], axis=-1) for name, p in preds.items()}
-    gap = (np.linalg.norm(points["teacher"] - points["student"], axis=-1)
-           if "teacher" in points else np.zeros_like(own["student"]))
+    gap = teacher_student_gap(points)
     best = next(name for name in ("teacher+sd", "teacher", "student") if name in points)
     return points, {name: gap + own[name] for name in points}, best
 

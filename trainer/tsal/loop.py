@@ -186,10 +186,9 @@ class Trainer:
 
 
 def train(trainer: Trainer, sampler: Sampler, cfg: TSALConfig, bar: JobProgress,
-           share: CoreShare | None = None, check: validation.Check | None = None,
-           early: validation.EarlyStop | None = None) -> bool:
-    """Train until ``cfg.steps``, the held-out ``check`` stops improving (``early`` decides) or
-    a stop request (returns True only for the request), reporting the steps done in this run
+           share: CoreShare | None = None, early: validation.EarlyStop | None = None) -> bool:
+    """Train until ``cfg.steps``, the held-out check stops improving (``early`` decides) or a
+    stop request (returns True only for the request), reporting the steps done in this run
     and resizing the thread pool to the CPU share as it changes. A CUDA out-of-memory halves
     the batch and retries (the same step), down to MIN_BATCH."""
     first = trainer.step_count  # after a resume, the steps done before the stop
@@ -215,8 +214,6 @@ def train(trainer: Trainer, sampler: Sampler, cfg: TSALConfig, bar: JobProgress,
             bar("train", step - first, losses)
             if share is not None:
                 share.apply()
-        if (check is not None and early is not None
-                and (step % validation.CHECK_EVERY == 0 or step == cfg.steps)
-                and early.update(check(trainer.networks(), step))):
+        if early is not None and early.after_step(step, cfg.steps, trainer.networks()):
             break
     return False

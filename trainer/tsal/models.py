@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -114,3 +115,18 @@ def decode(outputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor], crop: int) 
     peak = heat.reshape(b, N_POINTS, h * w).amax(dim=-1)
     return Decoded(pm, centre[:, 0][:, None] + offsets, centre[:, 0], offsets, peak, heat,
                    centre_heat)
+
+
+@torch.no_grad()
+def infer(model: LandmarkNet, crops: np.ndarray, crop: int,
+          device: torch.device | str = "cpu", bf16: bool = False
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """pM and pC (B, 68, 2, crop pixels) and the heatmap peaks (B, 68), float32, of ``model``
+    in evaluation mode on crops (B, 1, S, S) in [0, 1]; the model's mode is left as it was."""
+    was_training = model.training
+    model.eval()
+    x = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32)).to(device)
+    with mixed_precision(torch.device(device), bf16):
+        d = decode(model(x), crop)
+    model.train(was_training)
+    return d.pm.float().cpu().numpy(), d.pc.float().cpu().numpy(), d.peak.float().cpu().numpy()

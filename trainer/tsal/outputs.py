@@ -46,8 +46,7 @@ def sources(preds: dict[str, dict[str, np.ndarray]], prior: Propagation,
     scales the network's error in the fusion (:func:`fusion.model_error`)."""
     iod = np.maximum(np.asarray(inter_ocular_distance(prior.points), np.float64), 4.0)
     points, errors, best = fusion.network_estimates(preds, cfg.gamma)
-    gap = (np.linalg.norm(points["teacher"] - points["student"], axis=-1)
-           if "teacher" in points else np.zeros(prior.points.shape[:2]))
+    gap = fusion.teacher_student_gap(points)
     fused, fused_err = fusion.fuse(points[best], errors[best], prior, iod, keys, trust)
     smoothed, final_err = fusion.final_track(fused, fused_err, iod, keys, cfg.smooth_accel,
                                              fps)

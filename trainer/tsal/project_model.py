@@ -33,7 +33,7 @@ from core.progress import Progress, ShouldStop
 from trainer.tsal import checkpoint, data
 from trainer.tsal.config import TSALConfig
 from trainer.tsal.loop import Trainer, train
-from trainer.tsal.models import LandmarkNet, decode
+from trainer.tsal.models import LandmarkNet, infer
 from trainer.tsal.progress import JobProgress
 
 logger = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def check_box(box: Sequence[float], size: tuple[int, int]) -> tuple[float, float
     return x0, y0, x1, y1
 
 
-def _box_affine(box: Sequence[float], crop: int, margin: float) -> np.ndarray:
+def box_affine(box: Sequence[float], crop: int, margin: float) -> np.ndarray:
     """Frame -> crop similarity putting the template's box on ``box`` (no rotation)."""
     x0, y0, x1, y1 = box
     corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64)
@@ -134,21 +134,17 @@ def _box_affine(box: Sequence[float], crop: int, margin: float) -> np.ndarray:
     return similarity_matrix(corners, target)
 
 
-@torch.no_grad()
 def predict(payload: dict, image: np.ndarray, box: Sequence[float]) -> np.ndarray:
     """The 68 points (frame pixels, float32) the project model places on ``image`` (BGR or
     grey) in the face ``box`` (x0, y0, x1, y1)."""
     cfg = checkpoint.config_of(payload)
     model = LandmarkNet(cfg.width, cfg.heat_stride)
     model.load_state_dict(payload["student"])
-    model.eval()
     gray = data.FrameReader(lambda _i: image, 1).gray(0) if np.ndim(image) == 3 else image
-    affine = _box_affine(box, cfg.crop, cfg.margin)
+    affine = box_affine(box, cfg.crop, cfg.margin)
     points = np.zeros((68, 2))
     for _ in range(REFINE_PASSES):
-        crop = torch.from_numpy(data.warp(gray, affine, cfg.crop)[None, None])
-        d = decode(model(crop), cfg.crop)
-        in_crop = (cfg.gamma * d.pm + (1 - cfg.gamma) * d.pc)[0].numpy().astype(np.float64)
-        points = apply_affine(invert_affine(affine), in_crop)
+        pm, pc, _ = infer(model, data.warp(gray, affine, cfg.crop)[None, None], cfg.crop)
+        points = apply_affine(invert_affine(affine), cfg.gamma * pm[0] + (1 - cfg.gamma) * pc[0])
         affine = data.align_affines(points[None], cfg.crop, cfg.margin)[0]
     return points.astype(np.float32)

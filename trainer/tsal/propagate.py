@@ -37,7 +37,7 @@ from trainer.tsal.config import TSALConfig, step_budget
 from trainer.tsal.devices import device_name, select_device
 from trainer.tsal.distill import distill_units, self_distill
 from trainer.tsal.loop import Trainer, train
-from trainer.tsal.models import LandmarkNet, decode, mixed_precision
+from trainer.tsal.models import LandmarkNet, infer
 from trainer.tsal.progress import JobProgress
 from trainer.tsal.sharing import CoreShare
 
@@ -97,22 +97,19 @@ def _cache_key(frames: data.FrameReader, keys: dict[int, np.ndarray], cfg: TSALC
     return (frames.n, digest.hexdigest(), checkpoint.keyframes_digest(keys), cfg)
 
 
-@torch.no_grad()
 def predict(model: LandmarkNet, frames: data.CropStore, affines: np.ndarray, cfg: TSALConfig,
             device: torch.device, tick: Callable[[int], None] | None = None
             ) -> dict[str, np.ndarray]:
     """pM, pC (frame pixels, (T, 68, 2)) and heatmap peaks (T, 68) for every frame."""
-    model.eval()
     back = invert_affine(affines)
     pm, pc, peak = [], [], []
     for start in range(0, frames.n, PREDICT_BATCH):
         idx = range(start, min(start + PREDICT_BATCH, frames.n))
-        crops = torch.from_numpy(data.frame_crops(frames, idx)).to(device)
-        with mixed_precision(device, cfg.bf16):
-            d = decode(model(crops), cfg.crop)
-        pm.append(apply_affine(back[idx.start:idx.stop], d.pm.float().cpu().numpy()))
-        pc.append(apply_affine(back[idx.start:idx.stop], d.pc.float().cpu().numpy()))
-        peak.append(d.peak.float().cpu().numpy())
+        batch_pm, batch_pc, batch_peak = infer(model, data.frame_crops(frames, idx), cfg.crop,
+                                               device, cfg.bf16)
+        pm.append(apply_affine(back[idx.start:idx.stop], batch_pm))
+        pc.append(apply_affine(back[idx.start:idx.stop], batch_pc))
+        peak.append(batch_peak)
         if tick is not None:
             tick(idx.stop)
     return {"pm": np.concatenate(pm), "pc": np.concatenate(pc), "peak": np.concatenate(peak)}
@@ -291,8 +288,8 @@ def _job(frames: data.FrameReader, keys: dict[int, np.ndarray], cfg: TSALConfig,
         held = validation.pick(held_out, len(keys)) if cfg.stop_early else []
         check = (validation.Check(held, frames, crops, prior, affines, keys, train_cfg, device)
                  if held else None)
-        train_keys = {k: v for k, v in keys.items()
-                      if k not in {t.keyframe for t in held}}
+        held_frames = {t.keyframe for t in held}
+        train_keys = {k: v for k, v in keys.items() if k not in held_frames}
         preds, info = _learn(crops, train_keys, validation.training_prior(prior.points, held),
                              affines, plan, store, bar, share, check)
     finally:
@@ -319,9 +316,9 @@ def _learn(crops: data.CropStore, keys: dict[int, np.ndarray], prior: np.ndarray
         trainer.load_state(plan.start_state, weights_only=plan.start != "resume")
         if plan.start == "resume" and "numpy_rng" in plan.start_state:
             rng.bit_generator.state = plan.start_state["numpy_rng"]
-    early = (validation.EarlyStop(min(train_cfg.min_steps, train_cfg.steps))
+    early = (validation.EarlyStop(check, min(train_cfg.min_steps, train_cfg.steps))
              if check is not None else None)
-    stopped = train(trainer, sampler, train_cfg, bar, share, check, early)
+    stopped = train(trainer, sampler, train_cfg, bar, share, early)
     if not stopped and early is not None and trainer.step_count < train_cfg.steps:
         bar.replan(train=trainer.step_count - plan.done_before)
     if stopped:  # what is left: predicting with the networks as they are

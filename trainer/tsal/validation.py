@@ -21,7 +21,7 @@ frames it never saw (a network no better than tracking there is all but ignored)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +33,7 @@ from core.propagation import Propagation
 from core.propagation.holdout import HeldOutTrack
 from trainer.tsal import data, fusion
 from trainer.tsal.config import TSALConfig
-from trainer.tsal.models import LandmarkNet, decode, mixed_precision
+from trainer.tsal.models import LandmarkNet, infer
 
 #: Keyframes kept out of training at most, and at least (fewer candidates: no check).
 MAX_VALIDATION = 6
@@ -119,17 +119,10 @@ class Check:
             np.asarray(inter_ocular_distance(self.sample_flow), np.float64), 4.0)
         self.results: list[CheckResult] = []
 
-    @torch.no_grad()
     def _predict(self, model: LandmarkNet, crops: np.ndarray, back: np.ndarray
                  ) -> dict[str, np.ndarray]:
-        was_training = model.training
-        model.eval()
-        x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device)
-        with mixed_precision(self.device, self.cfg.bf16):
-            d = decode(model(x), self.cfg.crop)
-        model.train(was_training)
-        return {"pm": apply_affine(back, d.pm.float().cpu().numpy().astype(np.float64)),
-                "pc": apply_affine(back, d.pc.float().cpu().numpy().astype(np.float64))}
+        pm, pc, _ = infer(model, crops, self.cfg.crop, self.device, self.cfg.bf16)
+        return {"pm": apply_affine(back, pm), "pc": apply_affine(back, pc)}
 
     def __call__(self, networks: Mapping[str, LandmarkNet], step: int) -> CheckResult:
         """Score ``networks`` ("student", and "teacher" when trained) at this ``step``."""
@@ -152,17 +145,28 @@ class Check:
 
 
 class EarlyStop:
-    """Stops training after :data:`PATIENCE` checks without an improvement of
-    :data:`IMPROVEMENT` over the best score, never before ``min_steps``. The networks are
-    kept as they are then (not put back to the best check's weights: a warm start later
-    continues from them, and the trust is the one measured on them, ``last``)."""
+    """Runs ``check`` every :data:`CHECK_EVERY` steps and at the last one, and stops training
+    after :data:`PATIENCE` checks without an improvement of :data:`IMPROVEMENT` over the best
+    score, never before ``min_steps``. The networks are kept as they are then (not put back to
+    the best check's weights: a warm start later continues from them, and the trust is the one
+    measured on them, ``last``)."""
 
-    def __init__(self, min_steps: int, patience: int = PATIENCE,
+    def __init__(self, check: Callable[[Mapping[str, LandmarkNet], int], CheckResult],
+                 min_steps: int, patience: int = PATIENCE,
                  improvement: float = IMPROVEMENT) -> None:
+        self.check = check
         self.min_steps, self.patience, self.improvement = min_steps, patience, improvement
         self.best: CheckResult | None = None
         self.last: CheckResult | None = None
         self.since_best = 0
+
+    def after_step(self, step: int, last_step: int, networks: Mapping[str, LandmarkNet]
+                   ) -> bool:
+        """Check ``networks`` when a check is due after ``step``; True when training should
+        stop."""
+        if step % CHECK_EVERY and step != last_step:
+            return False
+        return self.update(self.check(networks, step))
 
     def update(self, result: CheckResult) -> bool:
         """Record a check; True when training should stop."""
