@@ -13,7 +13,8 @@ of ``trainer/tsal/validation.py``, the network's trust in the fusion chosen ther
 Reports per clip the seconds, steps, trust and NME over the non-keyframes of each (final and
 teacher alone), and the ratio of the NMEs (issue 13 §1: within 5 % of the full schedule, in at
 most 20 s). ``--variants full+dsc,full`` is the ablation of disturbed-sequence consistency
-(issue 13 §3).
+``--variants fast+shuffle,fast`` that of the shuffle pretext warm-up and ``--variants
+fast+mfe,fast`` that of the learned motion field as φ (issue 13 §3).
 """
 
 from __future__ import annotations
@@ -35,12 +36,20 @@ from core import metrics
 from evaluation.synthetic.clip import make_clip, make_clips
 from trainer.tsal import PRESETS, RunOptions, TSALConfig, run
 
+#: What a ``+EXTRA`` after a preset's name changes (the options of issue 13 §3).
+EXTRAS: dict[str, dict[str, object]] = {"dsc": {"use_dsc": True},
+                                        "shuffle": {"shuffle_warmup": 60},
+                                        "mfe": {"flow": "mfe"}}
+
 
 def variant_config(name: str) -> TSALConfig:
-    """A preset by name, ``+dsc`` adding disturbed-sequence consistency (e.g. ``full+dsc``)."""
+    """A preset by name, ``+dsc`` adding disturbed-sequence consistency, ``+shuffle`` the
+    shuffle pretext warm-up and ``+mfe`` the learned motion field as φ (e.g. ``full+dsc``,
+    ``fast+shuffle``, ``fast+mfe``)."""
     preset, _, extra = name.partition("+")
-    cfg = PRESETS[preset]
-    return replace(cfg, use_dsc=True) if extra == "dsc" else cfg
+    if extra and extra not in EXTRAS:
+        raise SystemExit(f"unknown variant {name!r}: after '+' use one of {', '.join(EXTRAS)}")
+    return replace(PRESETS[preset], **EXTRAS.get(extra, {}))
 
 
 def measure(clip: Path, variant: str) -> dict:
@@ -67,8 +76,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--stride", type=int, default=10)
     parser.add_argument("--variants", default="fast,full",
-                        help="presets to compare, '+dsc' adding disturbed-sequence consistency "
-                             "(the ratio is the first's NME over the second's)")
+                        help="presets to compare, '+dsc' adding disturbed-sequence consistency, "
+                             "'+shuffle' the shuffle pretext warm-up, '+mfe' the learned motion "
+                             "field as φ (the ratio is the first's NME over the second's)")
     parser.add_argument("--only", help="comma-separated clip names to run (default: all)")
     parser.add_argument("--work", type=Path)
     parser.add_argument("--out", type=Path)

@@ -34,13 +34,15 @@ logger = logging.getLogger(__name__)
 Propagator = Callable[..., Propagation]
 
 #: The TSAL methods (trainer/tsal); torch is imported only when one of them runs.
-TSAL_METHODS = ("final", "teacher", "teacher+sd", "student", "supervised", "no-sic", "no-mfds",
-                "no-async", "final-fixed")
+TSAL_METHODS = ("final", "final-mfe", "teacher", "teacher+sd", "student", "supervised", "no-sic",
+                "no-mfds", "no-async", "final-fixed", "teacher-mfe", "teacher-dsc", "final-dsc",
+                "teacher-shuffle", "final-shuffle")
 
 
 #: The methods a user chooses between, one line each (``propagate --help`` lists them).
 USER_METHODS: dict[str, str] = {
     "final": "TSAL teacher fused with flow tracking, smoothed in time (the default, best)",
+    "final-mfe": "final with a learned motion field as tracker (better on most videos, 2x time)",
     "teacher": "the TSAL teacher network alone",
     "teacher+sd": "the teacher after iterative self-distillation (slower)",
     "flow": "bidirectional Lucas-Kanade tracking between keyframes (no training, seconds)",
@@ -56,6 +58,11 @@ ABLATIONS: dict[str, str] = {
     "no-mfds": "the teacher without motion-field deviation suppression",
     "no-async": "the teacher trained alone, never filtered towards a student",
     "final-fixed": "final with the smoother's one fixed setting, not chosen per video",
+    "teacher-mfe": "the teacher trained against the learned motion field's tracks",
+    "teacher-dsc": "the teacher trained with disturbed-sequence consistency",
+    "final-dsc": "final, trained with disturbed-sequence consistency",
+    "teacher-shuffle": "the teacher after a shuffle pretext warm-up of its encoder",
+    "final-shuffle": "final after a shuffle pretext warm-up of the encoder",
 }
 
 
@@ -66,8 +73,10 @@ UNTRACKED_METHODS = ("interpolation", "dlib")
 
 def methods_epilog() -> str:
     """The method list for ``--help``: the ones to choose from, then the ablations."""
+    width = 2 + max(map(len, (*USER_METHODS, *ABLATIONS)))
+
     def lines(methods: dict[str, str]) -> str:
-        return "\n".join(f"  {name:<14}{text}" for name, text in methods.items())
+        return "\n".join(f"  {name:<{width}}{text}" for name, text in methods.items())
     return f"methods:\n{lines(USER_METHODS)}\n\nablations (for the benchmark):\n" \
            f"{lines(ABLATIONS)}"
 

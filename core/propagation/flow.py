@@ -4,13 +4,19 @@ Each gap between keyframes is tracked forwards from its first keyframe and backw
 last; the two tracks are blended by how far each has come and by its accumulated
 forward-backward error, and points whose step fails the forward-backward check are filled from
 their neighbours by a similarity fit. Confidence falls with the estimated tracking error.
+
+A tracker made outside core (the trainer's learned motion field, which needs torch) plugs in as
+a :class:`FlowMethod`: the blending, filling and confidence stay the same, only the
+frame-to-frame step is its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from itertools import chain, pairwise
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -55,6 +61,29 @@ class _GrayLoader:
                                   f"from the video's {self.size[0]}x{self.size[1]}")
         self._ticker()
         return np.ascontiguousarray(image)
+
+
+class Stepper(Protocol):
+    """One frame-to-frame step of a point set: ``step(src, dst, pts)`` returns the points moved
+    from grey image ``src`` to ``dst`` (N, 2), their forward-backward error (N,) in pixels and
+    whether each step succeeded (N,) bool."""
+
+    def step(self, src: np.ndarray, dst: np.ndarray, pts: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class FlowMethod:
+    """A tracker supplied from outside core: ``stepper(face_scale)`` makes the stepper of one
+    track (each track gets its own; two may run at once, in two threads), ``name`` is the
+    method name of the :class:`Propagation` that :func:`flow_track` returns."""
+
+    name: str
+    stepper: Callable[[float], Stepper]
+
+
+def _stepper(method: str | FlowMethod, scale: float) -> Stepper:
+    return method.stepper(scale) if isinstance(method, FlowMethod) else _Stepper(method, scale)
 
 
 class _Stepper:
@@ -138,7 +167,7 @@ def _fill_failed(prev: np.ndarray, moved: np.ndarray, ok: np.ndarray,
     return prev + motion
 
 
-def _track(stepper: _Stepper, images: Iterable[np.ndarray], start: np.ndarray,
+def _track(stepper: Stepper, images: Iterable[np.ndarray], start: np.ndarray,
            face_scale: float, ticker: Ticker) -> tuple[np.ndarray, np.ndarray]:
     """Track ``start`` (on the first image) through the others: points (L, 68, 2) and the
     accumulated forward-backward error (L, 68) in pixels, index 0 being the start."""
@@ -190,17 +219,17 @@ def _blend(a: int, b: int, forward: tuple[np.ndarray, np.ndarray],
 
 def flow_track(frame: FrameSource, n_frames: int, keyframes: Mapping[int, np.ndarray],
                progress: Progress | None = None, should_stop: ShouldStop | None = None, *,
-               method: str = "lk") -> Propagation:
+               method: str | FlowMethod = "lk") -> Propagation:
     """Bidirectional optical-flow tracking between consecutive keyframes.
 
     Between keyframes a and b the points are tracked forward from a and backward from b, frame to
     frame, with pyramidal Lucas-Kanade (``method="lk"``) or DIS dense flow sampled bilinearly
-    (``method="dis"``), and the two tracks are blended (see ``_blend``). Before the first and
-    after the last keyframe the tracking is one-directional. Each frame is decoded once; only the
-    grayscale frames of the current segment [a, b] are held.
+    (``method="dis"``) or a :class:`FlowMethod`'s steps, and the two tracks are blended (see
+    ``_blend``). Before the first and after the last keyframe the tracking is one-directional.
+    Each frame is decoded once; only the grayscale frames of the current segment [a, b] are held.
     """
     keys = check_keyframes(n_frames, keyframes)
-    if method not in ("lk", "dis"):
+    if not isinstance(method, FlowMethod) and method not in ("lk", "dis"):
         raise ValidationError(f"unknown optical-flow method {method!r}: use 'lk' or 'dis'")
     n = int(n_frames)
     idx = list(keys)
@@ -215,7 +244,7 @@ def flow_track(frame: FrameSource, n_frames: int, keyframes: Mapping[int, np.nda
     if first > 0:  # before the first keyframe: track backwards from it
         cache = {i: load(i) for i in range(first + 1)}
         scale = face_scale(keys[first])
-        track, error = _track(_Stepper(method, scale), (cache[i] for i in range(first, -1, -1)),
+        track, error = _track(_stepper(method, scale), (cache[i] for i in range(first, -1, -1)),
                               keys[first], scale, ticker)
         points[:first] = track[1:][::-1]
         confidence[:first] = _confidence(error[1:][::-1], scale)
@@ -227,9 +256,9 @@ def flow_track(frame: FrameSource, n_frames: int, keyframes: Mapping[int, np.nda
         scale = face_scale(keys[a], keys[b])
         # the two directions are independent and OpenCV releases the GIL: run them together
         with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(_track, _Stepper(method, scale),
+            pending = pool.submit(_track, _stepper(method, scale),
                                   (cache[i] for i in range(a, b)), keys[a], scale, ticker)
-            backward = _track(_Stepper(method, scale), (cache[i] for i in range(b, a, -1)),
+            backward = _track(_stepper(method, scale), (cache[i] for i in range(b, a, -1)),
                               keys[b], scale, ticker)
             forward = pending.result()
         points[a + 1:b], confidence[a + 1:b] = _blend(a, b, forward, backward, scale)
@@ -237,10 +266,12 @@ def flow_track(frame: FrameSource, n_frames: int, keyframes: Mapping[int, np.nda
         start_image, cache = (cache[last] if last in cache else load(last)), {}
         scale = face_scale(keys[last])
         stream = chain([start_image], (load(i) for i in range(last + 1, n)))
-        track, error = _track(_Stepper(method, scale), stream, keys[last], scale, ticker)
+        track, error = _track(_stepper(method, scale), stream, keys[last], scale, ticker)
         points[last + 1:] = track[1:]
         confidence[last + 1:] = _confidence(error[1:], scale)
     for k, pts in keys.items():
         points[k], confidence[k] = pts, 1.0
     ticker.finish()
+    if isinstance(method, FlowMethod):
+        return Propagation(points, confidence, method.name)
     return Propagation(points, confidence, "flow" if method == "lk" else "flow_dis")

@@ -34,7 +34,7 @@ from core.framestats import face_sizes
 from core.landmarks import inter_ocular_distance
 from core.progress import Progress, ShouldStop
 from core.propagation.constraints import sigma_from_confidence
-from core.propagation.flow import flow_track
+from core.propagation.flow import FlowMethod, flow_track
 from core.segments import Range
 from core.smoothing import DEFAULT_ACCEL, smooth_track
 
@@ -120,11 +120,13 @@ def tracked_frames(triples: Sequence[tuple[int, int, int]]) -> int:
 
 
 def track_held_out(frame_of: Callable[[int], np.ndarray], keyframes: Mapping[int, np.ndarray],
-                   triples: Sequence[tuple[int, int, int]], *, flow: str = "lk",
+                   triples: Sequence[tuple[int, int, int]], *,
+                   flow: str | FlowMethod = "lk",
                    progress: Progress | None = None, should_stop: ShouldStop | None = None
                    ) -> list[HeldOutTrack]:
-    """Each triple's held-out track (fewer when ``should_stop`` turns true); ``progress``
-    counts frames against :func:`tracked_frames`."""
+    """Each triple's held-out track (fewer when ``should_stop`` turns true), tracked with
+    ``flow`` (a :func:`~core.propagation.flow.flow_track` method); ``progress`` counts frames
+    against :func:`tracked_frames`."""
     tracks: list[HeldOutTrack] = []
     done, total = 0, tracked_frames(triples)
     for a, k, b in triples:

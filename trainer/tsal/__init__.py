@@ -8,7 +8,10 @@ fused with bidirectional flow tracking by estimated error, then smoothed in time
 ablations "no-sic", "no-mfds", "no-async" (the teacher trained alone, never filtered towards
 a student), "final-fixed" (final with the smoother's fixed setting rather than one chosen
 from held-out keyframes) and "teacher-dsc" / "final-dsc" (trained with seed 001's
-disturbed-sequence consistency, ``trainer.tsal.consistency``). Methods called with one
+disturbed-sequence consistency, ``trainer.tsal.consistency``), "teacher-shuffle" /
+"final-shuffle" (a cold start first warmed up on seed 001's shuffle pretext,
+``trainer.tsal.pretext``), "teacher-mfe" / "final-mfe" (the tracker φ is the learned motion
+field of ``trainer.tsal.mfe`` rather than Lucas-Kanade). Methods called with one
 :class:`RunCache` share a training with the same config.
 """
 
@@ -40,6 +43,10 @@ VARIANTS: dict[str, tuple[dict[str, object], str]] = {
     "final-fixed": ({"smooth_choice": "fixed"}, "final"),
     "teacher-dsc": ({"use_dsc": True}, "teacher"),
     "final-dsc": ({"use_dsc": True}, "final"),
+    "teacher-shuffle": ({"shuffle_warmup": 60}, "teacher"),
+    "final-shuffle": ({"shuffle_warmup": 60}, "final"),
+    "teacher-mfe": ({"flow": "mfe"}, "teacher"),
+    "final-mfe": ({"flow": "mfe"}, "final"),
 }
 
 

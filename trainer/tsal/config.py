@@ -50,8 +50,11 @@ class TSALConfig:
     use_mfds: bool = True
     use_dsc: bool = False  # disturbed-sequence consistency (trainer.tsal.consistency)
     w_dsc: float = 0.6  # the seed's λD
+    shuffle_warmup: int = 0  # steps of the shuffle pretext warm-up (trainer.tsal.pretext); 0 = off
     async_teacher: bool = True  # False: the teacher is not filtered towards the student
-    flow: str = "lk"  # classical tracker used as φ: "lk" or "dis"
+    flow: str = "lk"  # tracker used as φ: "lk", "dis" or "mfe" (learned, trainer.tsal.mfe)
+    mfe_steps: int = 100  # with flow "mfe": the motion field's training steps
+    mfe_deviation: float = 1.0  # with flow "mfe": weight of its deviation term (0 = ℓE only)
     warm_fraction: float = 0.15  # a warm start trains this fraction of ``steps``
     warm_lr: float = 0.5  # and at this fraction of ``lr``
     # held-out keyframe check (trainer.tsal.validation): stop when it stops improving, and

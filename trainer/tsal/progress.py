@@ -1,7 +1,9 @@
 """The TSAL job's progress: one monotone ``(step, total)`` stream over phases planned up front.
 
-The job knows before it trains how many steps each phase takes (flow: one per frame; held-out:
-one per frame the held-out tracking visits; crops: one per frame; train: the gradient steps
+The job knows before it trains how many steps each phase takes (flow: one per frame; mfe, with
+the learned motion field: its training steps, then one per frame it tracks; held-out:
+one per frame the held-out tracking visits; crops: one per frame; pretext: the shuffle
+pretext warm-up's steps, when a cold start has one; train: the gradient steps
 still to do after a warm start or resume; distill: its gradient steps and target
 batches; predict: one per batch of frames per network), so it reports against that total from
 the first event and ends at ``total/total``. A stop request shrinks the plan to what the job then
@@ -20,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 
 #: The job's phases, in the order they run.
-PHASES = ("flow", "held-out", "crops", "train", "distill", "predict")
+PHASES = ("flow", "mfe", "held-out", "crops", "pretext", "train", "distill", "predict")
 
 
 class JobProgress:

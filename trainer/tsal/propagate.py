@@ -1,7 +1,8 @@
 """The TSAL propagation job: crops, training, prediction, confidence, fusion and smoothing.
 
-``run(frame, n_frames, keyframes, cfg, options=...)`` tracks the keyframes with the classical flow
-(φ, also the crops' alignment prior), trains the student and the asynchronous teacher on crops of
+``run(frame, n_frames, keyframes, cfg, options=...)`` tracks the keyframes with the flow φ
+(Lucas-Kanade, DIS or the learned field of :mod:`trainer.tsal.mfe`; also the crops' alignment
+prior), trains the student and the asynchronous teacher on crops of
 this video (warm-starting from the video's last checkpoint when there is one), predicts every
 frame with both and returns every source as a :class:`Propagation`: "flow" (the prior),
 "student", "teacher" (p = γ·pM + (1−γ)·pC), "teacher+sd" (after self-distillation, when
@@ -31,8 +32,8 @@ import torch
 from core.errors import CancelledError, ValidationError
 from core.geometry import apply_affine, invert_affine
 from core.progress import Progress, ShouldStop
-from core.propagation import Propagation, check_keyframes, flow_track, holdout
-from trainer.tsal import checkpoint, data, loop, outputs, project_model, validation
+from core.propagation import Propagation, check_keyframes, holdout
+from trainer.tsal import checkpoint, data, loop, mfe, outputs, pretext, project_model, validation
 from trainer.tsal.config import TSALConfig, step_budget
 from trainer.tsal.devices import device_name, select_device
 from trainer.tsal.distill import distill_units, self_distill
@@ -199,6 +200,7 @@ def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[in
     if cfg.smooth_choice not in SMOOTH_CHOICES:
         raise ValidationError(f"smooth_choice must be one of {SMOOTH_CHOICES}, "
                               f"not {cfg.smooth_choice!r}")
+    mfe.check_flow(cfg.flow)
     keys = check_keyframes(n_frames, keyframes)
     frames = data.FrameReader(frame, int(n_frames))
     cache = options.cache if not options.resume and options.checkpoint_dir is None else None
@@ -264,19 +266,20 @@ def _job(frames: data.FrameReader, keys: dict[int, np.ndarray], cfg: TSALConfig,
                  math.ceil(n / PREDICT_BATCH),
                  1 + int(train_cfg.use_semi) + int(cfg.self_distill > 0))
     triples = holdout.chosen_triples(list(keys), [(0, n - 1)])
-    bar = JobProgress({"flow": n, "held-out": holdout.tracked_frames(triples), "crops": n,
+    bar = JobProgress({"flow": n, **mfe.phase(cfg, n),
+                       "held-out": holdout.tracked_frames(triples), "crops": n,
+                       **pretext.phase(train_cfg, start),
                        "train": train_cfg.steps - plan.done_before,
                        "distill": distill_units(cfg, n), "predict": plan.n_models * plan.batches},
                       progress, should_stop)
     logger.info("TSAL on %s: %d frames, %d keyframes, %d steps (%s start)",
                 device_name(device), n, len(keys), train_cfg.steps, start)
     t0 = time.perf_counter()
-    prior = flow_track(frames.gray, n, keys, method=cfg.flow,
-                       progress=lambda s, t: bar("flow", n * s // max(t, 1)),
-                       should_stop=should_stop)
-    held_out = holdout.track_held_out(frames.gray, keys, triples, flow=cfg.flow,
-                                      progress=lambda s, t: bar("held-out", s),
-                                      should_stop=should_stop)
+    with mfe.one_thread(cfg):  # φ: LK, DIS or the learned field (whose network is tiny)
+        prior, phi = mfe.prior(frames, keys, cfg, triples, bar, should_stop)
+        held_out = holdout.track_held_out(frames.gray, keys, triples, flow=phi,
+                                          progress=lambda s, t: bar("held-out", s),
+                                          should_stop=should_stop)
     t_crops = time.perf_counter()
     affines = data.align_affines(prior.points, cfg.crop, cfg.margin)
     crops = data.CropStore(n, cfg.crop, options.crop_memory,
@@ -316,6 +319,7 @@ def _learn(crops: data.CropStore, keys: dict[int, np.ndarray], prior: np.ndarray
         trainer.load_state(plan.start_state, weights_only=plan.start != "resume")
         if plan.start == "resume" and "numpy_rng" in plan.start_state:
             rng.bit_generator.state = plan.start_state["numpy_rng"]
+    pretext.stage(trainer, sampler, train_cfg, plan.start, bar)  # a cold start's warm-up, if on
     early = (validation.EarlyStop(check, min(train_cfg.min_steps, train_cfg.steps))
              if check is not None else None)
     stopped = train(trainer, sampler, train_cfg, bar, share, early)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -52,7 +53,11 @@ TRUST_GRID = (0.5, 1.0, 2.0, 4.0, 8.0, 1e3)
 SAMPLE_FRAMES = 48
 
 
-def pick(tracks: Sequence[HeldOutTrack], n_keyframes: int) -> list[HeldOutTrack]:
+#: A held-out track, or anything listed in the same order (the (a, k, b) triples).
+T = TypeVar("T")
+
+
+def pick(tracks: Sequence[T], n_keyframes: int) -> list[T]:
     """The held-out tracks whose keyframes become validation keyframes: one candidate in
     :data:`VALIDATION_EVERY`, spread evenly, between :data:`MIN_VALIDATION` and
     :data:`MAX_VALIDATION`; none when that would leave fewer than :data:`MIN_TRAINING_KEYS`."""
