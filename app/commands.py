@@ -35,6 +35,7 @@ from core.errors import ValidationError
 from core.frame_numbers import frame_label, frame_number
 from core.landmarks import N_POINTS, POINT_NAMES
 from core.review_states import PLACED, PREDICTED, after_accept, after_move
+from core.shape_model import PREDICTION_UNCERTAINTY
 from core.store import Annotation
 
 logger = logging.getLogger(__name__)
@@ -225,13 +226,16 @@ class CopyKeyframeCommand(AnnotationCommand):
 
 class DetectCommand(AnnotationCommand):
     """A frame pre-labelled by dlib's 68-point predictor (or the project model: ``what``), for
-    the annotator to correct: every point predicted."""
+    the annotator to correct: every point predicted. ``uncertainty`` (inter-ocular units) is
+    how far its points may be off, for the shape-aware drags that correct it."""
 
     def __init__(self, session: LabelSession, video_id: int, frame: int,
-                 points: np.ndarray, what: str = "Detect face") -> None:
+                 points: np.ndarray, what: str = "Detect face",
+                 uncertainty: float = PREDICTION_UNCERTAINTY) -> None:
         super().__init__(session, video_id, frame, points, None,
                          KEYFRAME_SOURCES["detect"], f"{what} ({frame_label(frame)})",
                          _all(PREDICTED))
+        self.uncertainty = uncertainty
 
 
 class DeleteKeyframeCommand(AnnotationCommand):

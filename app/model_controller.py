@@ -19,6 +19,7 @@ from app.commands import DetectCommand
 from app.propagation import PropagationRunner
 from app.state import LabelSession
 from core.frame_numbers import frame_label
+from core.shape_model import BOX_PREDICTION_UNCERTAINTY
 
 
 class ProjectModelController(QObject):
@@ -103,7 +104,8 @@ class ProjectModelController(QObject):
         if points.shape != (68, 2):
             self.message.emit("the project model returned no usable points")
             return
-        command = DetectCommand(self.session, video_id, frame, points, "Predict keyframe")
+        command = DetectCommand(self.session, video_id, frame, points, "Predict keyframe",
+                                BOX_PREDICTION_UNCERTAINTY)
         self.undo_stack.push(command)
         if command.refused is None:
             self.message.emit(f"Predicted {frame_label(frame)} with the project model (trained "

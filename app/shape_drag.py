@@ -14,7 +14,10 @@ thread (``app.blas``) so that a busy machine cannot stretch it.
 
 A frame that holds a fresh template (placed from the template, with only drags since) is the
 exception to "placed points never move": the template placed them, not a person, so they
-follow, with the template's larger uncertainty, except the points dragged since.
+follow, with the template's larger uncertainty, except the points dragged since. A fresh
+detection's points follow with the uncertainty its command carries: dlib's that of a
+pseudo-label, the project model's ("Predict keyframe") the template's
+(``BOX_PREDICTION_UNCERTAINTY``: on a face it has not seen it is no closer than the template).
 
 Alt-drag moves one point alone; the Edit → Shape-aware drag toggle (QSettings
 ``edit/shape_aware_drag``, default on) switches following off. Group drags stay rigid.
@@ -34,6 +37,7 @@ from PySide6.QtGui import QUndoStack
 from app.blas import one_blas_thread_here
 from app.commands import (
     AnnotationCommand,
+    DetectCommand,
     MovePointCommand,
     PlaceTemplateCommand,
     ToggleVisibilityCommand,
@@ -63,19 +67,21 @@ class DragContext:
     uncertainty: float
 
 
-def fresh_template_drags(stack: QUndoStack, video_id: int, frame: int) -> set[int] | None:
-    """The points dragged since a template was placed on ``frame``, or None when the frame does
-    not hold a fresh template: walking the undo stack back from its current index, the frame's
-    commands since its ``PlaceTemplateCommand`` are all drags, transforms or visibility toggles.
-    A transform of every point (the whole template turned or scaled) keeps it fresh."""
+def _since_placement(stack: QUndoStack, video_id: int, frame: int
+                     ) -> tuple[AnnotationCommand, set[int]] | None:
+    """The command that last placed a whole shape on ``frame`` (a template or a detection) and
+    the points dragged since, or None when anything else touched the frame since: walking the
+    undo stack back from its current index, the frame's commands since the placement are all
+    drags, transforms or visibility toggles. A transform of every point (the whole shape turned
+    or scaled) keeps it fresh."""
     moved: set[int] = set()
     for i in range(stack.index() - 1, -1, -1):
         command = stack.command(i)
         if not isinstance(command, AnnotationCommand) or (
                 command.video_id, command.frame) != (video_id, frame):
             continue
-        if isinstance(command, PlaceTemplateCommand):
-            return moved
+        if isinstance(command, PlaceTemplateCommand | DetectCommand):
+            return command, moved
         if isinstance(command, MovePointCommand):
             moved |= set(command.dragged)
         elif isinstance(command, TransformPointsCommand):
@@ -84,6 +90,21 @@ def fresh_template_drags(stack: QUndoStack, video_id: int, frame: int) -> set[in
         elif not isinstance(command, ToggleVisibilityCommand):
             return None
     return None
+
+
+def fresh_template_drags(stack: QUndoStack, video_id: int, frame: int) -> set[int] | None:
+    """The points dragged since a template was placed on ``frame``, or None when the frame does
+    not hold a fresh template (see :func:`_since_placement`)."""
+    found = _since_placement(stack, video_id, frame)
+    return found[1] if found is not None and isinstance(found[0], PlaceTemplateCommand) else None
+
+
+def fresh_detection_uncertainty(stack: QUndoStack, video_id: int, frame: int) -> float | None:
+    """How far the points of a fresh detection on ``frame`` may be off (the
+    :class:`DetectCommand`'s ``uncertainty``), or None when the frame holds none."""
+    found = _since_placement(stack, video_id, frame)
+    return found[0].uncertainty if found is not None and isinstance(found[0], DetectCommand) \
+        else None
 
 
 class ShapeDragController(QObject):
@@ -158,13 +179,16 @@ class ShapeDragController(QObject):
     # -- the drag -----------------------------------------------------------------------------
     def _drag_context(self) -> DragContext:
         s, layer = self.session, self.view.layer
-        template = (None if s.video is None
-                    else fresh_template_drags(self.undo_stack, s.video.id, s.frame))
+        if s.video is None:
+            return DragContext(self.model(), pinned(layer.states), PREDICTION_UNCERTAINTY)
+        template = fresh_template_drags(self.undo_stack, s.video.id, s.frame)
         if template is not None:
             fixed = np.zeros(N_POINTS, dtype=bool)
             fixed[sorted(template)] = True
             return DragContext(self.model(), fixed, TEMPLATE_UNCERTAINTY)
-        return DragContext(self.model(), pinned(layer.states), PREDICTION_UNCERTAINTY)
+        detected = fresh_detection_uncertainty(self.undo_stack, s.video.id, s.frame)
+        return DragContext(self.model(), pinned(layer.states),
+                           PREDICTION_UNCERTAINTY if detected is None else detected)
 
     def _moved(self, index: int, alt: bool, final: bool) -> None:
         if final:

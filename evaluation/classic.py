@@ -38,7 +38,7 @@ RECORD_EVERY = 10
 def _keyframe(gt: np.ndarray, frame: int, hands: Hands, tally: Tally,
               detection: np.ndarray | None = None) -> np.ndarray:
     """A keyframe labelled from nothing (template, or the detector): its points."""
-    start, _uncertainty = new_keyframe_start(gt[frame], detection)
+    start = new_keyframe_start(gt[frame], detection).points
     correction = hands.correct(start, gt[frame], frame)
     tally.add(correction)
     assert correction.points is not None
@@ -132,7 +132,7 @@ def detector_by_frame(clip: str, gt: np.ndarray, detections: np.ndarray, hands: 
     start from the template); frames not yet reviewed count with the detector's shape."""
     n = len(gt)
     tally = Tally(clip, "dlib")
-    points = np.stack([new_keyframe_start(gt[t], detections[t])[0] for t in range(n)])
+    points = np.stack([new_keyframe_start(gt[t], detections[t]).points for t in range(n)])
     if _check(tally, 0, points, gt, 0, "detector") and stop_at_target:
         return tally
     for t in range(n):

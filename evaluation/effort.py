@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -144,18 +145,29 @@ class Hands:
                              params=self.params, uncertainty=uncertainty)
 
 
-def new_keyframe_start(truth: np.ndarray, detection: np.ndarray | None = None
-                       ) -> tuple[np.ndarray, float]:
-    """Where a keyframe from nothing starts, and how far its points may be off (the shape
-    model's ``uncertainty``): the detector's shape where it found this face (its box overlaps
-    the truth's), otherwise the template in the face's box."""
+class KeyframeStart(NamedTuple):
+    """Where a keyframe from nothing starts: its points, how far they may be off (the shape
+    model's ``uncertainty``) and whether they are the template (every point then counts as
+    placed; a detection's undragged points are accepted)."""
+
+    points: np.ndarray
+    uncertainty: float
+    template: bool
+
+
+def new_keyframe_start(truth: np.ndarray, detection: np.ndarray | None = None,
+                       detection_uncertainty: float = PREDICTION_UNCERTAINTY) -> KeyframeStart:
+    """The detector's shape where it found this face (its box overlaps the truth's), with
+    ``detection_uncertainty`` (dlib's: a pseudo-label's; the project model's prediction in a
+    box: :data:`~core.shape_model.BOX_PREDICTION_UNCERTAINTY`), otherwise the template in the
+    face's box."""
     if detection is not None and np.isfinite(detection).all():
         box, found = bounding_box(truth), bounding_box(detection)
         overlap_w = min(box.x + box.width, found.x + found.width) - max(box.x, found.x)
         overlap_h = min(box.y + box.height, found.y + found.height) - max(box.y, found.y)
         if overlap_w > 0 and overlap_h > 0:
-            return np.asarray(detection, np.float32), PREDICTION_UNCERTAINTY
-    return template_for(truth), TEMPLATE_UNCERTAINTY
+            return KeyframeStart(np.asarray(detection, np.float32), detection_uncertainty, False)
+    return KeyframeStart(template_for(truth), TEMPLATE_UNCERTAINTY, True)
 
 
 @dataclass

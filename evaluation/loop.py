@@ -23,7 +23,7 @@ from core.landmarks import N_POINTS
 from core.progress import ShouldStop
 from core.propagation.edits import load_constraints, resolve_edit
 from core.review_states import ACCEPTED, PLACED
-from core.shape_model import PREDICTION_UNCERTAINTY, TEMPLATE_UNCERTAINTY
+from core.shape_model import PREDICTION_UNCERTAINTY
 from core.store import Project, RunRecord
 from core.suggest import pick_frames
 from evaluation.effort import Hands, Tally, new_keyframe_start
@@ -65,21 +65,22 @@ def _states(dragged: Sequence[int], rest: int) -> np.ndarray:
 
 
 def label_keyframes(project: Project, video_id: int, frames: Sequence[int], gt: np.ndarray,
-                    hands: Hands, tally: Tally, detections: np.ndarray | None = None) -> None:
+                    hands: Hands, tally: Tally, detections: np.ndarray | None = None,
+                    detection_uncertainty: float = PREDICTION_UNCERTAINTY) -> None:
     """Label ``frames`` from nothing, in order: template (all points placed) or detection
-    (accepted where not dragged), then the drag loop with the model of the frames so far."""
+    (accepted where not dragged; dragged with ``detection_uncertainty``), then the drag loop
+    with the model of the frames so far."""
     for frame in frames:
         keyframes, _partial = load_constraints(project, video_id)
         model = hands.model(list(keyframes.values()))
         detection = detections[frame] if detections is not None else None
-        start, uncertainty = new_keyframe_start(gt[frame], detection)
-        from_template = uncertainty == TEMPLATE_UNCERTAINTY
-        correction = hands.correct(start, gt[frame], frame, model=model,
-                                   uncertainty=uncertainty)
+        start = new_keyframe_start(gt[frame], detection, detection_uncertainty)
+        correction = hands.correct(start.points, gt[frame], frame, model=model,
+                                   uncertainty=start.uncertainty)
         tally.add(correction)
         project.labels.set(video_id, frame, correction.points, source="manual", author=AUTHOR,
                            states=_states(correction.dragged,
-                                          PLACED if from_template else ACCEPTED))
+                                          PLACED if start.template else ACCEPTED))
 
 
 def correct_presented(project: Project, video_id: int, frame: int, gt: np.ndarray,
@@ -114,9 +115,12 @@ def propagate(project: Project, video_id: int, method: str, tally: Tally,
 
 def start_loop(project: Project, video_id: int, keyframes: Sequence[int], gt: np.ndarray,
                hands: Hands, tally: Tally, method: str, *, detections: np.ndarray | None = None,
+               detection_uncertainty: float = PREDICTION_UNCERTAINTY,
                should_stop: ShouldStop | None = None) -> RunRecord:
-    """Round 0: the first keyframes from nothing and the first propagation, measured."""
-    label_keyframes(project, video_id, keyframes, gt, hands, tally, detections)
+    """Round 0: the first keyframes from nothing (see :func:`label_keyframes`) and the first
+    propagation, measured."""
+    label_keyframes(project, video_id, keyframes, gt, hands, tally, detections,
+                    detection_uncertainty)
     run = propagate(project, video_id, method, tally, should_stop)
     tally.record(0, current_points(project, video_id, run.id), gt,
                  len(project.labels.frames(video_id)), f"{len(keyframes)} keyframes")

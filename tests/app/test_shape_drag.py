@@ -203,3 +203,36 @@ def test_a_fresh_template_follows_until_its_points_are_dragged(qtbot, window):
     copied = _stored(window, 4).points.copy()
     _drag(qtbot, window, CORNER)
     assert np.flatnonzero(_shift(_stored(window, 4).points, copied) > 0).tolist() == [CORNER]
+
+
+def test_a_predicted_keyframe_follows_as_far_as_its_uncertainty_says(qtbot, window):
+    """A Predict-keyframe shape (the project model's, as uncertain as the template) takes more
+    of the face along on a drag than a dlib detection (a pseudo-label's uncertainty)."""
+    from app.commands import DetectCommand
+    from app.shape_drag import fresh_detection_uncertainty
+    from core.shape_model import BOX_PREDICTION_UNCERTAINTY, PREDICTION_UNCERTAINTY
+
+    s = window.session
+    s.seek(4)
+    wait_frame(qtbot, window, 4)
+    window.editor.place_template()
+    shape = _stored(window, 4).points.copy()
+    window.undo_stack.undo()
+    window.view.zoom_to_points(shape[MOUTH])
+    followers = [i for i in MOUTH if i != CORNER]
+    moved = {}
+    for uncertainty in (PREDICTION_UNCERTAINTY, BOX_PREDICTION_UNCERTAINTY):
+        start = window.undo_stack.index()
+        window.undo_stack.push(DetectCommand(s, s.video.id, 4, shape, "Predict keyframe",
+                                             uncertainty))
+        qtbot.wait(20)
+        assert fresh_detection_uncertainty(window.undo_stack, s.video.id, 4) == uncertainty
+        _drag(qtbot, window, CORNER)
+        after = _stored(window, 4)
+        assert (after.states[followers] == PREDICTED).all()  # nobody vouched for them
+        moved[uncertainty] = _shift(after.points, shape)[followers].mean()
+        assert fresh_detection_uncertainty(window.undo_stack, s.video.id, 4) == uncertainty
+        window.editor.accept()  # an accept ends the fresh detection
+        assert fresh_detection_uncertainty(window.undo_stack, s.video.id, 4) is None
+        window.undo_stack.setIndex(start)
+    assert moved[BOX_PREDICTION_UNCERTAINTY] > 1.5 * moved[PREDICTION_UNCERTAINTY]

@@ -195,3 +195,16 @@ def test_the_command_defaults_are_the_simulations() -> None:
     from cli.bench_commands import SIMULATION_WORKFLOWS
 
     assert SIMULATION_WORKFLOWS == WORKFLOWS
+
+
+def test_a_detected_keyframe_start_carries_its_own_uncertainty() -> None:
+    from core.shape_model import BOX_PREDICTION_UNCERTAINTY, PREDICTION_UNCERTAINTY
+    from evaluation.effort import new_keyframe_start
+
+    truth = _truth(1, {})[0]
+    found = new_keyframe_start(truth, truth + 1.0, BOX_PREDICTION_UNCERTAINTY)
+    assert not found.template and found.uncertainty == BOX_PREDICTION_UNCERTAINTY
+    np.testing.assert_allclose(found.points, truth + 1.0)
+    assert new_keyframe_start(truth, truth + 1.0).uncertainty == PREDICTION_UNCERTAINTY
+    missed = new_keyframe_start(truth, np.full_like(truth, np.nan), BOX_PREDICTION_UNCERTAINTY)
+    assert missed.template and missed.uncertainty != PREDICTION_UNCERTAINTY
