@@ -214,7 +214,8 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
             if finished and held_out is not None:
                 estimate = HoldoutEstimate.of(held_out)
             elif finished and tracked_here:
-                estimate = holdout_nme(reader.frame, keyframes, segments,
+                # the flow baselines' output is not smoothed: neither is their estimate
+                estimate = holdout_nme(reader.frame, keyframes, segments, accel=None,
                                        should_stop=should_stop)
         results = RunResults(result.frames, result.points, result.confidence, result.stats)
         info = result.info

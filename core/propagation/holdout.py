@@ -84,12 +84,12 @@ class HeldOutTrack:
     sigma: np.ndarray  # (last - first + 1, 68) pixels
     truth: np.ndarray  # (68, 2)
 
-    def error(self, accel: float) -> float:
+    def error(self, accel: float | None) -> float:
         """The held-out keyframe's NME after smoothing with ``accel`` (already at the video's
-        frame rate), its neighbours pinned."""
+        frame rate), its neighbours pinned; ``None``: the track as tracking left it."""
         span = self.last - self.first
-        smoothed = smooth_track(self.points, self.sigma, face_sizes(self.points),
-                                pinned=[0, span], accel=accel)
+        smoothed = self.points if accel is None else smooth_track(
+            self.points, self.sigma, face_sizes(self.points), pinned=[0, span], accel=accel)
         distance = np.linalg.norm(smoothed[self.keyframe - self.first] - self.truth, axis=1)
         return float(distance.mean() / max(inter_ocular_distance(self.truth), 1e-6))
 
@@ -156,9 +156,10 @@ def gap_factor(first: int, keyframe: int, last: int) -> float:
     return float(real / held)
 
 
-def estimate(tracks: Sequence[HeldOutTrack], accel: float) -> HoldoutEstimate | None:
+def estimate(tracks: Sequence[HeldOutTrack], accel: float | None) -> HoldoutEstimate | None:
     """The estimate of the run's NME from smoothing the held-out tracks with ``accel`` (at the
-    video's frame rate): each held-out error scaled by its :func:`gap_factor`."""
+    video's frame rate; ``None`` for a method that does not smooth): each held-out error scaled
+    by its :func:`gap_factor`."""
     if not tracks:
         return None
     errors = {t.keyframe: t.error(accel) * gap_factor(t.first, t.keyframe, t.last)
@@ -196,10 +197,11 @@ def choose_accel(tracks: Sequence[HeldOutTrack], fixed: float, fps_scale: float 
 
 
 def holdout_nme(frame_of: Callable[[int], np.ndarray], keyframes: Mapping[int, np.ndarray],
-                segments: Sequence[Range], *, limit: int = LIMIT, accel: float = DEFAULT_ACCEL,
-                progress: Progress | None = None, should_stop: ShouldStop | None = None
-                ) -> HoldoutEstimate | None:
-    """The estimate (see the module docstring), or None without a keyframe to hold out."""
+                segments: Sequence[Range], *, limit: int = LIMIT,
+                accel: float | None = DEFAULT_ACCEL, progress: Progress | None = None,
+                should_stop: ShouldStop | None = None) -> HoldoutEstimate | None:
+    """The estimate (see the module docstring), or None without a keyframe to hold out;
+    ``accel`` None for a method whose output is not smoothed (the flow baselines)."""
     triples = chosen_triples(list(keyframes), segments, limit)
     tracks = track_held_out(frame_of, keyframes, triples, progress=progress,
                             should_stop=should_stop)

@@ -54,3 +54,19 @@ def test_a_run_stores_its_estimate_and_it_tracks_the_true_error(tmp_path):
 def test_methods_that_never_track_get_no_estimate(tmp_path):
     _, run, _, _ = _propagated(tmp_path, 40, "interpolation")
     assert "estimated_nme" not in (run.metrics or {})
+
+
+def test_an_unsmoothed_method_is_estimated_from_its_raw_track():
+    from core.propagation.holdout import HeldOutTrack, estimate, gap_factor
+
+    truth = face().astype(np.float64)
+    wobble = np.zeros((11, 68, 2))
+    wobble[1::2, :, 0] = 2.0  # tracking that jitters 2 px every other frame
+    track = HeldOutTrack(0, 5, 10, truth + wobble, np.ones((11, 68)), truth + [2.0, 0.0])
+    iod = inter_ocular_distance(truth)
+    assert np.isclose(track.error(None), 0.0)  # frame 5 lands on the label as tracked
+    assert track.error(0.002) > 0.2 / iod  # the smoother takes it half-way off
+    raw = estimate([track], None)
+    assert raw is not None and np.isclose(raw.nme, 0.0)
+    track = HeldOutTrack(0, 5, 10, truth + wobble, np.ones((11, 68)), truth)
+    assert np.isclose(estimate([track], None).nme, 2.0 / iod * gap_factor(0, 5, 10))
