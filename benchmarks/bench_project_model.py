@@ -6,7 +6,9 @@
 Hard synthetic clips of several faces (the photos of ``--faces`` and ``--procedural``
 procedural faces of different seeds). For each face in turn, the other faces' clips are
 imported into a scratch project with their keyframes (every ``--stride`` frames) and the
-project model is trained on them (``train-model``); then on the held-out face:
+project model is trained on them (``train-model``); then on the held-out face (with
+``--same-face``: trained on each photo's clip, measured on a second clip of the same face
+with shaky motion, as in a project of one person's videos):
 
 - **Predict keyframe**: every frame halfway between two keyframes is predicted from its true
   face box (the tight box of its ground truth, what a person would draw), against the mean
@@ -93,6 +95,9 @@ def main() -> None:
     parser.add_argument("--procedural", type=int, default=2)
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--stride", type=int, default=10)
+    parser.add_argument("--same-face", action="store_true",
+                        help="train on each photo's clip, measure on another clip of the same "
+                             "face (shaky motion): a project of one person's videos")
     parser.add_argument("--work", type=Path)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -110,9 +115,14 @@ def main() -> None:
                                                        frames=args.frames, stride=args.stride,
                                                        difficulty="hard")]
         report = {}
-        for face in clips:
-            others = [c for c in clips if c != face]
-            report[face.name] = held_out_face(others, face, work)
+        if args.same_face:  # each photo's smooth clip teaches, its shaky clip is measured
+            shaky = make_clips(work / "shaky", args.faces, frames=args.frames,
+                               stride=args.stride, difficulty="hard", motion="shaky")
+            pairs = [([c], s.path) for c, s in zip(clips[args.procedural:], shaky)]
+        else:
+            pairs = [([c for c in clips if c != face], face) for face in clips]
+        for teachers, face in pairs:
+            report[face.name] = held_out_face(teachers, face, work)
             print(face.name, report[face.name], file=sys.stderr, flush=True)
     emit(report, args.out)
 
