@@ -12,10 +12,8 @@ import pytest
 import torch
 
 from core.errors import CancelledError, ValidationError
-from core.formats.pts import read_pts
 from core.propagation import flow_track, holdout
-from core.video import VideoReader
-from evaluation.synthetic.clip import make_clip
+from tests.trainer.tiny import easy_clip
 from trainer.tsal import METHODS, PRESETS, RunOptions, data, mfe, run
 from trainer.tsal.optim import AdamW
 
@@ -147,13 +145,7 @@ def test_windows_keep_validation_keyframes_out_of_the_deviation_term() -> None:
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    out = tmp_path_factory.mktemp("mfe_clip")
-    make_clip(out, frames=30, stride=10, difficulty="easy", seed=5, size=(320, 240))
-    gt = np.stack([read_pts(p) for p in sorted((out / "gt").glob("*.pts"))])
-    keys = {int(p.stem) - 1: read_pts(p) for p in sorted((out / "annot").glob("*.pts"))}
-    with VideoReader(out / "vid.avi") as reader:
-        frames = [reader.frame(i) for i in range(len(gt))]
-    return {"frame": frames.__getitem__, "gt": gt, "keys": keys, "n": len(gt)}
+    return easy_clip(tmp_path_factory.mktemp("mfe_clip"), frames=30, seed=5)
 
 
 def test_tracking_with_the_field_is_finite_exact_at_keyframes_and_follows_the_face(

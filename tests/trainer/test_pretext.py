@@ -11,27 +11,16 @@ import pytest
 import torch
 
 from core.errors import CancelledError, ValidationError
-from core.formats.pts import read_pts
 from core.propagation import interpolate
-from core.video import VideoReader
-from evaluation.synthetic.clip import make_clip
+from tests.trainer.tiny import TINY, easy_clip
 from trainer.tsal import METHODS, PRESETS, RunOptions, TSALConfig, data, pretext
 from trainer.tsal.loop import Trainer
 from trainer.tsal.optim import AdamW
 
-TINY = replace(PRESETS["fast"], crop=48, width=8, steps=60, batch_labelled=8, clips_per_step=2,
-               clip_len=3, lr=4e-3)
-
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    out = tmp_path_factory.mktemp("pretext_clip")
-    make_clip(out, frames=40, stride=10, difficulty="easy", seed=3, size=(320, 240))
-    keys = {int(p.stem) - 1: read_pts(p) for p in sorted((out / "annot").glob("*.pts"))}
-    reader = VideoReader(out / "vid.avi")
-    n = len(list((out / "gt").glob("*.pts")))
-    frames = [reader.frame(i) for i in range(n)]
-    return {"frame": lambda i: frames[i], "keys": keys, "n": n}
+    return easy_clip(tmp_path_factory.mktemp("pretext_clip"), frames=40, seed=3)
 
 
 def sampler_of(clip: dict, cfg: TSALConfig = TINY, seed: int = 0) -> data.Sampler:

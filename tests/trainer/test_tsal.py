@@ -10,13 +10,11 @@ import pytest
 import torch
 
 from core.errors import CancelledError, ValidationError
-from core.formats.pts import read_pts
 from core.geometry import apply_affine, compose_affine, invert_affine
 from core.landmarks import FLIP_PERMUTATION, mean_shape
 from core.metrics import nme
 from core.propagation import interpolate
-from core.video import VideoReader
-from evaluation.synthetic.clip import make_clip
+from tests.trainer.tiny import TINY, easy_clip
 from trainer.tsal import (
     METHODS,
     PRESETS,
@@ -34,19 +32,10 @@ from trainer.tsal.models import LandmarkNet, decode
 from trainer.tsal.ramps import omega
 from trainer.tsal.teacher import QueueTeacher
 
-TINY = replace(PRESETS["fast"], crop=48, width=8, steps=60, batch_labelled=8, clips_per_step=2,
-               clip_len=3, lr=4e-3)
-
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    out = tmp_path_factory.mktemp("tsal_clip")
-    make_clip(out, frames=40, stride=10, difficulty="easy", seed=3, size=(320, 240))
-    gt = np.stack([read_pts(p) for p in sorted((out / "gt").glob("*.pts"))])
-    keys = {int(p.stem) - 1: read_pts(p) for p in sorted((out / "annot").glob("*.pts"))}
-    reader = VideoReader(out / "vid.avi")
-    frames = [reader.frame(i) for i in range(len(gt))]
-    return {"frame": lambda i: frames[i], "gt": gt, "keys": keys, "n": len(gt)}
+    return easy_clip(tmp_path_factory.mktemp("tsal_clip"), frames=40, seed=3)
 
 
 def crop_store(clip: dict, affines: np.ndarray, cfg=TINY, **kwargs) -> data.CropStore:
@@ -173,7 +162,7 @@ def test_each_loss_is_finite_and_falls_on_a_fixed_batch(clip: dict, part: str) -
             moved = decode(model(disturbed), TINY.crop)
             loss = consistency.dsc_loss(moved.pm, d.pm[cl], forward, TINY.crop)
         assert torch.isfinite(loss)
-        values.append(float(loss))
+        values.append(float(loss.detach()))
         opt.zero_grad()
         loss.backward()
         opt.step()
