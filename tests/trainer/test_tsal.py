@@ -194,7 +194,7 @@ def test_teacher_update_matches_a_hand_computation() -> None:
         w = 0.9 * w + 0.1 * np.mean([s[0] for s in seen], axis=0)
         b = 0.9 * b + 0.1 * np.mean([s[1] for s in seen])
     np.testing.assert_allclose(teacher.weight.detach().numpy()[0], w, rtol=1e-6)
-    np.testing.assert_allclose(float(teacher.bias), b, rtol=1e-6)
+    np.testing.assert_allclose(float(teacher.bias.detach()), b, rtol=1e-6)
     assert len(q) == 2
 
 
