@@ -209,3 +209,12 @@ def test_a_stop_while_the_field_trains_cancels_the_job(clip: dict, tmp_path: Pat
         run(clip["frame"], clip["n"], clip["keys"], TINY, progress, lambda: "mfe" in phases,
             RunOptions(device="cpu", checkpoint_dir=tmp_path / "ckpt"))
     assert phases.count("mfe") == 1 and "held-out" not in phases
+
+
+def test_the_field_trains_with_the_work_a_video_gives_it() -> None:
+    from trainer.tsal.config import mfe_budget
+
+    cfg = replace(PRESETS["fast"], flow="mfe")
+    assert [mfe_budget(cfg, n) for n in (30, 300, 3000)] == [20, 100, 100]
+    assert mfe.phase(cfg, 30) == {"mfe": 20 + 30}
+    assert mfe_budget(replace(cfg, mfe_steps=12), 30) == 12  # never past the config's steps

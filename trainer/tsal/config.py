@@ -101,3 +101,16 @@ def step_budget(cfg: TSALConfig, n_frames: int, n_keyframes: int) -> int:
         return cfg.steps
     work = round(STEPS_PER_FRAME * max(n_frames - n_keyframes, 0))
     return max(min(work, cfg.steps), min(MIN_BUDGET, cfg.steps))
+
+
+#: The learned motion field's training steps per frame, and the fewest it trains (mfe_budget).
+MFE_STEPS_PER_FRAME = 1 / 3
+MIN_MFE_STEPS = 20
+
+
+def mfe_budget(cfg: TSALConfig, n_frames: int) -> int:
+    """The learned motion field's training steps for a video (``flow="mfe"``): one per three
+    frames, at least MIN_MFE_STEPS and at most ``cfg.mfe_steps``. A 300-frame clip trains 100,
+    a 30-frame one 20 (it has few frame pairs to learn from, and should answer in seconds)."""
+    work = round(MFE_STEPS_PER_FRAME * n_frames)
+    return max(min(work, cfg.mfe_steps), min(MIN_MFE_STEPS, cfg.mfe_steps))

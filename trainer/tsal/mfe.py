@@ -24,7 +24,7 @@ until measured (docs/TRAINER.md).
 - **Training**, per video, before the held-out phase, on the CPU: the pairs of up to
   :data:`MAX_WINDOWS` windows (keyframe gaps, and the runs before the first and after the last
   keyframe), patches placed on a first Lucas-Kanade track as a step would place them; one
-  window (both directions) per step, ``cfg.mfe_steps`` steps of the project's AdamW. The
+  window (both directions) per step, ``config.mfe_budget`` steps of the project's AdamW. The
   validation keyframes of the held-out check (:func:`trainer.tsal.validation.pick`) are left
   out of the deviation term, so the early stop stays honest.
 
@@ -43,7 +43,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 import cv2
@@ -58,7 +58,7 @@ from core.progress import ShouldStop
 from core.propagation import Propagation, flow_track
 from core.propagation.flow import FlowMethod
 from trainer.tsal import data, validation
-from trainer.tsal.config import TSALConfig
+from trainer.tsal.config import TSALConfig, mfe_budget
 from trainer.tsal.optim import AdamW
 from trainer.tsal.progress import JobProgress
 
@@ -90,7 +90,7 @@ def check_flow(flow: str) -> None:
 
 def phase(cfg: TSALConfig, n_frames: int) -> dict[str, int]:
     """The job's "mfe" phase (training steps, then one per frame of the prior's tracking)."""
-    return {"mfe": cfg.mfe_steps + int(n_frames)} if cfg.flow == "mfe" else {}
+    return {"mfe": mfe_budget(cfg, n_frames) + int(n_frames)} if cfg.flow == "mfe" else {}
 
 
 @contextmanager
@@ -377,6 +377,7 @@ def prior(frames: data.FrameReader, keys: dict[int, np.ndarray], cfg: TSALConfig
     tracker; for "mfe" a Lucas-Kanade track first (it places the training patches), then the
     field trained (the "mfe" phase) and the prior tracked with it."""
     n = frames.n
+    cfg = replace(cfg, mfe_steps=mfe_budget(cfg, n))
     prior_lk = flow_track(frames.gray, n, keys, method="lk" if cfg.flow == "mfe" else cfg.flow,
                           progress=lambda s, t: bar("flow", n * s // max(t, 1)),
                           should_stop=should_stop)
