@@ -11,12 +11,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu, QToolBar
 
 import resources
 from app.icons import icon
 from app.shortcuts import find_conflict, refresh_tooltip, settings_key
+from core.methods import USER_METHODS
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -133,6 +134,26 @@ CHECKED_ICONS = {"play": "pause"}  # the icon a checkable action shows while it 
 TOOLBAR_ICON_SIZE = QSize(24, 24)  # the size the icons in resources/icons are drawn for
 
 
+def _method_menu(w: MainWindow, menu: QMenu) -> None:
+    """One checkable entry per method a person chooses between (dlib only where installed);
+    the checked one is what Propagate runs."""
+    group = QActionGroup(menu)
+    group.setExclusive(True)
+    for method, description in USER_METHODS.items():
+        if method == "dlib" and not w.detector.available:
+            continue
+        action = QAction(method, menu)
+        action.setCheckable(True)
+        action.setChecked(method == w.propagation.method)
+        action.setStatusTip(description)
+        action.setToolTip(description)
+        action.setData(method)
+        action.triggered.connect(lambda _=False, m=method: w.propagation.set_method(m))
+        group.addAction(action)
+        menu.addAction(action)
+    menu.setToolTipsVisible(True)
+
+
 def build_actions(w: MainWindow) -> dict[str, QAction]:
     """Create the actions, menus and toolbar of ``w``; returns the actions by name."""
     actions: dict[str, QAction] = {}
@@ -156,6 +177,8 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
         actions[name] = action
         if name == "open_project":
             w.recent_menu = menus["File"].addMenu("Open &recent")
+        if name == "propagate":
+            _method_menu(w, menus["Run"].addMenu("Propagation &method"))
         if name in ("export_300vw", "redo", "play", "toggle_visibility", "scale_up",
                     "shape_drag", "predict_keyframe"):
             menus[menu_name].addSeparator()

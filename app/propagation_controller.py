@@ -15,14 +15,18 @@ from app.propagation import DEFAULT_METHOD, PropagationRunner
 from app.resolve_controller import ResolveController
 from app.run_panel import RunPanel
 from app.state import LabelSession
+from core.methods import USER_METHODS
 
 logger = logging.getLogger(__name__)
+
+METHOD_SETTING = "propagate/method"
 
 
 class PropagationController(QObject):
     """Starts one propagation of the current video at a time and reacts to its end.
 
-    ``method`` is the propagation method (QSettings ``propagate/method``, else the default).
+    ``method`` is the propagation method (Run › Propagation method, kept in QSettings
+    ``propagate/method``; the default when none or an unknown one is stored).
     """
 
     message = Signal(str)  # "" clears the status bar
@@ -33,8 +37,9 @@ class PropagationController(QObject):
 
     def __init__(self, session: LabelSession, settings: QSettings, window: QWidget) -> None:
         super().__init__(window)
-        self.session = session
-        self.method = str(settings.value("propagate/method", DEFAULT_METHOD))
+        self.session, self._settings = session, settings
+        stored = str(settings.value(METHOD_SETTING, DEFAULT_METHOD))
+        self.method = stored if stored in USER_METHODS else DEFAULT_METHOD
         self.runner = PropagationRunner(self)
         self.panel = RunPanel(self.runner, window)  # first, so it hides before the reload
         self.runner.run_finished.connect(self._finished)
@@ -46,6 +51,14 @@ class PropagationController(QObject):
     @property
     def running(self) -> bool:
         return self.runner.running
+
+    def set_method(self, method: str) -> None:
+        """Propagate with ``method`` (one of ``core.methods.USER_METHODS``) from now on."""
+        if method not in USER_METHODS:
+            raise ValueError(f"unknown propagation method {method!r}")
+        self.method = method
+        self._settings.setValue(METHOD_SETTING, method)
+        self.message.emit(f"Propagate will use {method}")
 
     def propagate(self) -> None:
         video, path = self.session.video, self.session.project_path

@@ -39,46 +39,9 @@ TSAL_METHODS = ("final", "final-mfe", "teacher", "teacher+sd", "student", "super
                 "teacher-shuffle", "final-shuffle")
 
 
-#: The methods a user chooses between, one line each (``propagate --help`` lists them).
-USER_METHODS: dict[str, str] = {
-    "final": "TSAL teacher fused with flow tracking, smoothed in time (the default, best)",
-    "final-mfe": "final with a learned motion field as tracker (better on most videos, 2x time)",
-    "teacher": "the TSAL teacher network alone",
-    "teacher+sd": "the teacher after iterative self-distillation (slower)",
-    "flow": "bidirectional Lucas-Kanade tracking between keyframes (no training, seconds)",
-    "flow_dis": "bidirectional DIS optical-flow tracking between keyframes (no training)",
-    "interpolation": "linear interpolation between keyframes (what CVAT does)",
-    "dlib": "dlib's face detector on every frame (needs the dlib extra)",
-}
-#: Ablations of TSAL, for the benchmark rather than for labelling.
-ABLATIONS: dict[str, str] = {
-    "student": "the TSAL student network alone",
-    "supervised": "the same network trained on the keyframes only (no unlabelled frames)",
-    "no-sic": "the teacher without the shape-inherent consistency loss",
-    "no-mfds": "the teacher without motion-field deviation suppression",
-    "no-async": "the teacher trained alone, never filtered towards a student",
-    "final-fixed": "final with the smoother's one fixed setting, not chosen per video",
-    "teacher-mfe": "the teacher trained against the learned motion field's tracks",
-    "teacher-dsc": "the teacher trained with disturbed-sequence consistency",
-    "final-dsc": "final, trained with disturbed-sequence consistency",
-    "teacher-shuffle": "the teacher after a shuffle pretext warm-up of its encoder",
-    "final-shuffle": "final after a shuffle pretext warm-up of the encoder",
-}
-
-
 #: Baselines that never track the images: the held-out estimate (flow tracking and smoothing)
 #: would not describe them.
 UNTRACKED_METHODS = ("interpolation", "dlib")
-
-
-def methods_epilog() -> str:
-    """The method list for ``--help``: the ones to choose from, then the ablations."""
-    width = 2 + max(map(len, (*USER_METHODS, *ABLATIONS)))
-
-    def lines(methods: dict[str, str]) -> str:
-        return "\n".join(f"  {name:<{width}}{text}" for name, text in methods.items())
-    return f"methods:\n{lines(USER_METHODS)}\n\nablations (for the benchmark):\n" \
-           f"{lines(ABLATIONS)}"
 
 
 def _tsal_method(name: str) -> Propagator:

@@ -21,7 +21,8 @@ from core.store import Project, RunRecord
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The propagation job's arguments (the project is added by the caller)."""
-    from trainer.jobs import PROPAGATORS, methods_epilog
+    from core.methods import methods_epilog
+    from trainer.jobs import PROPAGATORS
 
     parser.epilog = methods_epilog()
 
