@@ -108,18 +108,3 @@ def test_a_setting_that_barely_wins_does_not_replace_the_fixed_one() -> None:
     choice = choose_accel(tracks, fixed=0.002)
     best = min(choice.tried, key=choice.tried.get)
     assert choice.accel == 0.002 and best != 0.002
-
-
-def test_the_best_of_the_grid_must_win_by_a_corrected_margin() -> None:
-    from core.propagation.holdout import significance
-
-    assert significance(1) == pytest.approx(1.96, abs=0.01)  # one alternative: plain 5 %
-    assert significance(len(ACCEL_GRID) - 1) == pytest.approx(2.69, abs=0.01)
-    rng = np.random.default_rng(0)
-    # four keyframes want a loose setting, two a stiff one: the loose setting wins by about
-    # 2.5 standard errors, which one comparison would accept and the best of seven does not
-    tracks = [*(held_out(rng, wiggle=6.0, noise=0.3, first=SPAN * i) for i in range(4)),
-              *(held_out(rng, wiggle=0.0, noise=3.0, first=SPAN * i) for i in range(4, 6))]
-    choice = choose_accel(tracks, fixed=0.002)
-    assert min(choice.tried, key=choice.tried.get) != 0.002
-    assert choice.accel == 0.002

@@ -14,7 +14,7 @@ import torch
 from core.errors import CancelledError, ValidationError
 from core.propagation import flow_track, holdout
 from tests.trainer.tiny import easy_clip
-from trainer.tsal import METHODS, PRESETS, RunOptions, data, mfe, run
+from trainer.tsal import METHODS, PRESETS, RunOptions, data, mfe, phi, run
 from trainer.tsal.optim import AdamW
 
 S = mfe.SIZE
@@ -172,7 +172,7 @@ def test_tracking_with_the_field_is_finite_exact_at_keyframes_and_follows_the_fa
 
 def test_the_switch_names_every_flow_and_rejects_others(clip: dict) -> None:
     for flow in ("lk", "dis", "mfe"):
-        mfe.check_flow(flow)
+        phi.check_flow(flow)
     assert {"teacher-mfe", "final-mfe"} <= set(METHODS)
     assert PRESETS["fast"].flow == "lk"  # off by default
     with pytest.raises(ValidationError, match=r"'farneback'.*lk, dis, mfe"):
@@ -216,5 +216,31 @@ def test_the_field_trains_with_the_work_a_video_gives_it() -> None:
 
     cfg = replace(PRESETS["fast"], flow="mfe")
     assert [mfe_budget(cfg, n) for n in (30, 300, 3000)] == [20, 100, 100]
-    assert mfe.phase(cfg, 30) == {"mfe": 20 + 30}
+    assert phi.phase(cfg, 30) == {"mfe": 20 + 30}
     assert mfe_budget(replace(cfg, mfe_steps=12), 30) == 12  # never past the config's steps
+
+
+@pytest.mark.parametrize("mfe_better", [False, True])
+def test_the_field_is_kept_only_where_it_tracks_the_validation_keyframes_better(
+        tmp_path: Path, monkeypatch, mfe_better: bool) -> None:
+    from core.propagation import holdout as core_holdout
+    from trainer.tsal.progress import JobProgress
+
+    clip = easy_clip(tmp_path / "c", frames=60, seed=2, stride=5)
+    keys, n = clip["keys"], clip["n"]
+    triples = core_holdout.chosen_triples(list(keys), [(0, n - 1)])
+    assert len(phi._validation_triples(TINY, triples, len(keys))) >= 3
+    said = iter([0.02, 0.01 if mfe_better else 0.03])  # LK's mean error first, then MFE's
+    monkeypatch.setattr(phi, "_mean_error", lambda tracks: next(said))
+    events = []
+    bar = JobProgress({"flow": n, **phi.phase(TINY, n, triples, len(keys))},
+                      lambda s, t, **kw: events.append((s, t)))
+    frames = data.FrameReader(clip["frame"], n)
+    prior, tracker, name = phi.prior(frames, keys, TINY, triples, bar, None)
+    bar.finish()
+    assert name == ("mfe" if mfe_better else "lk")
+    assert isinstance(tracker, str) != mfe_better
+    lk = flow_track(frames.gray, n, keys, method="lk").points
+    assert np.array_equal(prior.points, lk) != mfe_better
+    steps = [s for s, _ in events]
+    assert steps == sorted(steps) and events[-1][0] == events[-1][1]

@@ -18,10 +18,10 @@ TINY = replace(PRESETS["fast"], crop=48, width=8, steps=60, batch_labelled=8, cl
                clip_len=3, lr=4e-3)
 
 
-def easy_clip(out: Path, frames: int, seed: int) -> dict:
-    """An easy 320 × 240 clip with a keyframe every 10 frames, decoded: {"frame", "gt", "keys",
-    "n"}."""
-    make_clip(out, frames=frames, stride=10, difficulty="easy", seed=seed, size=(320, 240))
+def easy_clip(out: Path, frames: int, seed: int, stride: int = 10) -> dict:
+    """An easy 320 × 240 clip with a keyframe every ``stride`` frames, decoded: {"frame", "gt",
+    "keys", "n"}."""
+    make_clip(out, frames=frames, stride=stride, difficulty="easy", seed=seed, size=(320, 240))
     gt = np.stack([read_pts(p) for p in sorted((out / "gt").glob("*.pts"))])
     keys = {int(p.stem) - 1: read_pts(p) for p in sorted((out / "annot").glob("*.pts"))}
     with VideoReader(out / "vid.avi") as reader:

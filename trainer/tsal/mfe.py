@@ -40,10 +40,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import pairwise
 
 import cv2
@@ -52,20 +50,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.errors import CancelledError, ValidationError
+from core.errors import CancelledError
 from core.landmarks import inter_ocular_distance
 from core.progress import ShouldStop
-from core.propagation import Propagation, flow_track
 from core.propagation.flow import FlowMethod
-from trainer.tsal import data, validation
-from trainer.tsal.config import TSALConfig, mfe_budget
+from trainer.tsal.config import TSALConfig
 from trainer.tsal.optim import AdamW
-from trainer.tsal.progress import JobProgress
 
 logger = logging.getLogger(__name__)
 
-#: The trackers a TSAL job may use as φ (``TSALConfig.flow``).
-FLOWS = ("lk", "dis", "mfe")
 NAME = "flow_mfe"
 #: Patch side in pixels, and the patch's side over the larger side of the points' box.
 SIZE = 64
@@ -80,31 +73,6 @@ EPS = 0.01  # Charbonnier's ε
 #: Pairs of a training window at most, and windows at most.
 MAX_WINDOW = 16
 MAX_WINDOWS = 24
-
-
-def check_flow(flow: str) -> None:
-    """ValidationError unless ``flow`` is a tracker a TSAL job knows."""
-    if flow not in FLOWS:
-        raise ValidationError(f"unknown flow {flow!r}: use one of {', '.join(FLOWS)}")
-
-
-def phase(cfg: TSALConfig, n_frames: int) -> dict[str, int]:
-    """The job's "mfe" phase (training steps, then one per frame of the prior's tracking)."""
-    return {"mfe": mfe_budget(cfg, n_frames) + int(n_frames)} if cfg.flow == "mfe" else {}
-
-
-@contextmanager
-def one_thread(cfg: TSALConfig) -> Iterator[None]:
-    """With ``flow="mfe"``, torch on one thread inside (restored after): the network is so small
-    that a second thread gains nothing, and on busy cores its spin-waits cost several times the
-    work (tests/trainer/test_mfe.py ran 50x slower on two threads beside another job)."""
-    before = torch.get_num_threads()
-    if cfg.flow == "mfe":
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class MotionNet(nn.Module):
@@ -368,30 +336,3 @@ def train(gray: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[i
         if tick is not None:
             tick(step + 1, parts)
     return MotionField(net)
-
-
-def prior(frames: data.FrameReader, keys: dict[int, np.ndarray], cfg: TSALConfig,
-          triples: Sequence[tuple[int, int, int]], bar: JobProgress,
-          should_stop: ShouldStop | None) -> tuple[Propagation, str | FlowMethod]:
-    """The job's flow prior and its φ (for the held-out tracks): ``cfg.flow``'s classical
-    tracker; for "mfe" a Lucas-Kanade track first (it places the training patches), then the
-    field trained (the "mfe" phase) and the prior tracked with it."""
-    n = frames.n
-    cfg = replace(cfg, mfe_steps=mfe_budget(cfg, n))
-    prior_lk = flow_track(frames.gray, n, keys, method="lk" if cfg.flow == "mfe" else cfg.flow,
-                          progress=lambda s, t: bar("flow", n * s // max(t, 1)),
-                          should_stop=should_stop)
-    if cfg.flow != "mfe":
-        return prior_lk, cfg.flow
-    started = time.perf_counter()
-    excluded = ({k for _, k, _ in validation.pick(triples, len(keys))} if cfg.stop_early
-                else set())
-    field = train(frames.gray, n, keys, prior_lk.points, cfg, excluded,
-                  tick=lambda i, losses: bar("mfe", i, losses if i == cfg.mfe_steps else None),
-                  should_stop=should_stop)
-    method = field.method()
-    tracked = flow_track(frames.gray, n, keys, method=method, should_stop=should_stop,
-                         progress=lambda s, t: bar("mfe", cfg.mfe_steps + n * s // max(t, 1)))
-    logger.info("MFE: %d steps and the prior in %.1f s", cfg.mfe_steps,
-                time.perf_counter() - started)
-    return tracked, method

@@ -1,8 +1,8 @@
 """The TSAL propagation job: crops, training, prediction, confidence, fusion and smoothing.
 
 ``run(frame, n_frames, keyframes, cfg, options=...)`` tracks the keyframes with the flow φ
-(Lucas-Kanade, DIS or the learned field of :mod:`trainer.tsal.mfe`; also the crops' alignment
-prior), trains the student and the asynchronous teacher on crops of
+(Lucas-Kanade, DIS or the learned field where it proves better: :mod:`trainer.tsal.phi`; also
+the crops' alignment prior), trains the student and the asynchronous teacher on crops of
 this video (warm-starting from the video's last checkpoint when there is one), predicts every
 frame with both and returns every source as a :class:`Propagation`: "flow" (the prior),
 "student", "teacher" (p = γ·pM + (1−γ)·pC), "teacher+sd" (after self-distillation, when
@@ -33,7 +33,7 @@ from core.errors import CancelledError, ValidationError
 from core.geometry import apply_affine, invert_affine
 from core.progress import Progress, ShouldStop
 from core.propagation import Propagation, check_keyframes, holdout
-from trainer.tsal import checkpoint, data, loop, mfe, outputs, pretext, project_model, validation
+from trainer.tsal import checkpoint, data, loop, outputs, phi, pretext, project_model, validation
 from trainer.tsal.config import TSALConfig, step_budget
 from trainer.tsal.devices import device_name, select_device
 from trainer.tsal.distill import distill_units, self_distill
@@ -200,7 +200,7 @@ def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[in
     if cfg.smooth_choice not in SMOOTH_CHOICES:
         raise ValidationError(f"smooth_choice must be one of {SMOOTH_CHOICES}, "
                               f"not {cfg.smooth_choice!r}")
-    mfe.check_flow(cfg.flow)
+    phi.check_flow(cfg.flow)
     keys = check_keyframes(n_frames, keyframes)
     frames = data.FrameReader(frame, int(n_frames))
     cache = options.cache if not options.resume and options.checkpoint_dir is None else None
@@ -266,7 +266,7 @@ def _job(frames: data.FrameReader, keys: dict[int, np.ndarray], cfg: TSALConfig,
                  math.ceil(n / PREDICT_BATCH),
                  1 + int(train_cfg.use_semi) + int(cfg.self_distill > 0))
     triples = holdout.chosen_triples(list(keys), [(0, n - 1)])
-    bar = JobProgress({"flow": n, **mfe.phase(cfg, n),
+    bar = JobProgress({"flow": n, **phi.phase(cfg, n, triples, len(keys)),
                        "held-out": holdout.tracked_frames(triples), "crops": n,
                        **pretext.phase(train_cfg, start),
                        "train": train_cfg.steps - plan.done_before,
@@ -275,9 +275,9 @@ def _job(frames: data.FrameReader, keys: dict[int, np.ndarray], cfg: TSALConfig,
     logger.info("TSAL on %s: %d frames, %d keyframes, %d steps (%s start)",
                 device_name(device), n, len(keys), train_cfg.steps, start)
     t0 = time.perf_counter()
-    with mfe.one_thread(cfg):  # φ: LK, DIS or the learned field (whose network is tiny)
-        prior, phi = mfe.prior(frames, keys, cfg, triples, bar, should_stop)
-        held_out = holdout.track_held_out(frames.gray, keys, triples, flow=phi,
+    with phi.one_thread(cfg):  # φ: LK, DIS or the learned field (whose network is tiny)
+        prior, tracker, tracker_name = phi.prior(frames, keys, cfg, triples, bar, should_stop)
+        held_out = holdout.track_held_out(frames.gray, keys, triples, flow=tracker,
                                           progress=lambda s, t: bar("held-out", s),
                                           should_stop=should_stop)
     t_crops = time.perf_counter()
@@ -297,6 +297,7 @@ def _job(frames: data.FrameReader, keys: dict[int, np.ndarray], cfg: TSALConfig,
                              affines, plan, store, bar, share, check)
     finally:
         crops.close()
+    info["phi"] = tracker_name
     info["timings"] = {"flow_s": round(t_crops - t0, 2), "crops_s": round(t1 - t_crops, 2),
                        **info["timings"]}
     logger.info("TSAL %s: %s", "stopped" if info["stopped"] else "done", info["timings"])
