@@ -62,7 +62,7 @@ def measure(clip: Path, variant: str) -> dict:
     seconds = time.perf_counter() - started
     final = result["final"]
     return {"seconds": round(seconds, 1), "steps": final.info["steps"],
-            "trust": final.info["trust"][0], "phi": final.info.get("phi"),
+            "trust": final.info["trust"][0], "phi": final.info["phi"][0],
             "nme_percent": round(metrics.summarise(final.points, gt, keyframe_mask=mask)
                                  ["nme_percent"], 3),
             "teacher_nme_percent": round(metrics.summarise(

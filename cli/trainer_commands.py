@@ -36,7 +36,8 @@ def propagate(args: argparse.Namespace, reporter: Reporter) -> int:
 
     runs, result, code = run_jobs(args, reporter.progress, reporter.emit, reporter.should_stop)
     lines = [f"run {r.id} (video {r.video_id}, {r.method}): {r.status} in "
-             f"{r.timings.get('total_s', 0):.1f}s{_estimate_text(r.metrics)}" for r in runs]
+             f"{r.timings.get('total_s', 0):.1f}s{_estimate_text(r.metrics)}"
+             f"{_tracker_text(r.method, r.metrics)}" for r in runs]
     reporter.result(result, "\n".join(lines))
     return code
 
@@ -49,3 +50,18 @@ def _estimate_text(metrics: dict | None) -> str:
     count = (metrics or {}).get("held_out_keyframes", "?")
     return f"; estimated NME ≈ {100 * nme:.1f} % from {count} held-out keyframes"
 
+
+
+def _tracker_text(method: str, metrics: dict | None) -> str:
+    """For a method that asks for the learned motion field, whether the run used it (it is
+    kept only where it tracks the held-out keyframes better than Lucas-Kanade)."""
+    used = (metrics or {}).get("phi")
+    if not method.endswith("-mfe") or not isinstance(used, list) or not used:
+        return ""
+    kept = sum(1 for tracker in used if tracker == "mfe")
+    if kept == len(used):
+        return "; tracked with the learned motion field"
+    if kept == 0:
+        return ("; tracked with Lucas-Kanade (the learned motion field tracked the held-out "
+                "keyframes no better)")
+    return f"; the learned motion field on {kept} of {len(used)} face segments"

@@ -46,3 +46,14 @@ def test_json_events_carry_the_step_total_phase_and_an_eta_that_ends_at_zero() -
     assert events[0]["eta_s"] is None and events[1]["eta_s"] >= 0
     assert events[-1]["eta_s"] == 0.0
     assert events[1]["losses"] == {"t_loss": 0.5}
+
+
+def test_propagate_says_whether_the_learned_motion_field_was_used() -> None:
+    from cli.trainer_commands import _tracker_text
+
+    assert _tracker_text("final", {"phi": ["lk"]}) == ""  # nothing was asked of the field
+    assert _tracker_text("final-mfe", {"phi": ["mfe"]}).endswith("the learned motion field")
+    assert "Lucas-Kanade" in _tracker_text("final-mfe", {"phi": ["lk", "lk"]})
+    mixed = _tracker_text("final-mfe", {"phi": ["mfe", "lk", "mfe"]})
+    assert mixed.endswith("2 of 3 face segments")
+    assert _tracker_text("final-mfe", None) == ""

@@ -72,6 +72,7 @@ def test_cli_propagate_reports_phases_losses_and_writes_a_run(project_path, caps
         assert run.config["preset"] == "fast" and run.config["steps"] == TINY.steps
         assert training(run) == {"start": "cold", "steps": TINY.steps}
         assert run.metrics["trust"] == [1.0]  # 4 keyframes: too few for a held-out check
+        assert run.metrics["phi"] == ["lk"]  # the default tracker, stored per face segment
         assert run.checkpoint_path and Path(run.checkpoint_path).exists()
         labels = project.runs.pseudo_labels(run.id)
         assert labels.points.shape == (30, 68, 2)

@@ -218,6 +218,7 @@ def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[in
                              trained.info["trust"])
     info = {**trained.info, "smooth_accel": [choice.accel], "smooth_choice": choice.source,
             "trust": [trained.info["trust"]],  # a list: one entry per face segment
+            "phi": [trained.info["phi"]],  # the tracker the segment used
             "held_out_errors": [] if choice.estimate is None
             else [round(e, 6) for e in choice.estimate.errors.values()]}
     bar.finish()
