@@ -22,7 +22,7 @@ FRAME_SAMPLE = "frame 99999 / 99999  · corrected keyframe"
 STATES_SAMPLE = "68 placed · 68 accepted · 68 predicted"
 ZOOM_SAMPLE = "zoom 4000%"
 DEVICE_SAMPLE = "device: cuda:0"
-RUN_SAMPLE = "propagating video 999 (interpolation)…"
+RUN_SAMPLE = "run 99 final-mfe: done · est. NME ≈ 9.9 %"
 BOX_MODE_TEXT = "Box mode: drag a box around the face · Esc leaves"
 
 
