@@ -114,13 +114,18 @@ def main() -> None:
     parser.add_argument("--per-round", type=int, default=5)
     parser.add_argument("--measure", default="0,1,2,4",
                         help="n: compare video n + 1 with and without the project model")
+    parser.add_argument("--clips", help="comma-separated 300VW clip folders with gt/, in the "
+                        "order to label them (instead of the generated faces; e.g. two clips "
+                        "of one face)")
     parser.add_argument("--work", type=Path)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     measure = {int(n) for n in args.measure.split(",")}
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
-        clips = make_faces(work, args.faces, args.procedural, args.frames)
+        work.mkdir(parents=True, exist_ok=True)
+        clips = ([Path(c) for c in args.clips.split(",")] if args.clips
+                 else make_faces(work, args.faces, args.procedural, args.frames))
         videos = clips[:max(measure) + 1]
         if len(videos) <= max(measure):
             parser.error(f"--measure needs {max(measure) + 1} faces; there are {len(clips)}")
