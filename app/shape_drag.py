@@ -179,16 +179,15 @@ class ShapeDragController(QObject):
     # -- the drag -----------------------------------------------------------------------------
     def _drag_context(self) -> DragContext:
         s, layer = self.session, self.view.layer
-        if s.video is None:
-            return DragContext(self.model(), pinned(layer.states), PREDICTION_UNCERTAINTY)
-        template = fresh_template_drags(self.undo_stack, s.video.id, s.frame)
-        if template is not None:
+        found = None if s.video is None else _since_placement(self.undo_stack, s.video.id,
+                                                               s.frame)
+        if found is not None and isinstance(found[0], PlaceTemplateCommand):
             fixed = np.zeros(N_POINTS, dtype=bool)
-            fixed[sorted(template)] = True
+            fixed[sorted(found[1])] = True
             return DragContext(self.model(), fixed, TEMPLATE_UNCERTAINTY)
-        detected = fresh_detection_uncertainty(self.undo_stack, s.video.id, s.frame)
+        detected = found is not None and isinstance(found[0], DetectCommand)
         return DragContext(self.model(), pinned(layer.states),
-                           PREDICTION_UNCERTAINTY if detected is None else detected)
+                           found[0].uncertainty if detected else PREDICTION_UNCERTAINTY)
 
     def _moved(self, index: int, alt: bool, final: bool) -> None:
         if final:

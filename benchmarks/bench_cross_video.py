@@ -31,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.bench_project_model import make_faces
 from benchmarks.reporting import emit
 from core.formats.vw300 import import_300vw
 from core.shape_model import BOX_PREDICTION_UNCERTAINTY
@@ -40,24 +41,8 @@ from evaluation.classic import seconds_to_target
 from evaluation.effort import TARGETS, Hands, Tally
 from evaluation.loop import LoopSettings, run_rounds, start_loop
 from evaluation.person import PersonParams
-from evaluation.synthetic.clip import make_clip, make_clips
 from trainer.project_jobs import predict_points, train_project_model
 from trainer.tsal import project_model
-
-
-def make_faces(work: Path, faces: Path, procedural: int, frames: int) -> list[Path]:
-    """The clips, procedural faces first, each a hard 640 × 480 clip of ``frames`` frames."""
-    clips = []
-    for seed in range(10, 10 + procedural):
-        clip = work / "clips" / f"procedural_s{seed}"
-        if not clip.exists():
-            make_clip(clip, frames=frames, stride=10, difficulty="hard", seed=seed,
-                      size=(640, 480))
-        clips.append(clip)
-    if faces.is_dir():
-        clips += [info.path for info in make_clips(work / "clips", faces, frames=frames,
-                                                   stride=10, difficulty="hard")]
-    return clips
 
 
 def _import_unlabelled(project: Project, clip: Path) -> tuple[int, np.ndarray]:
@@ -125,7 +110,7 @@ def main() -> None:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         clips = ([Path(c) for c in args.clips.split(",")] if args.clips
-                 else make_faces(work, args.faces, args.procedural, args.frames))
+                 else make_faces(work, args.faces, args.procedural, args.frames, 10))
         videos = clips[:max(measure) + 1]
         if len(videos) <= max(measure):
             parser.error(f"--measure needs {max(measure) + 1} faces; there are {len(clips)}")

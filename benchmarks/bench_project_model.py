@@ -89,6 +89,23 @@ def held_out_face(clips: list[Path], face: Path, work: Path) -> dict:
     return report
 
 
+def make_faces(work: Path, faces: Path, procedural: int, frames: int, stride: int
+               ) -> list[Path]:
+    """Hard 640 × 480 clips of ``frames`` frames with keyframes every ``stride``: ``procedural``
+    procedural faces (seeds 10, 11, …) first, then one per photo of ``faces`` if it exists."""
+    clips = []
+    for seed in range(10, 10 + procedural):
+        clip = work / "clips" / f"procedural_s{seed}"
+        if not clip.exists():
+            make_clip(clip, frames=frames, stride=stride, difficulty="hard", seed=seed,
+                      size=(640, 480))
+        clips.append(clip)
+    if faces.is_dir():
+        clips += [info.path for info in make_clips(work / "clips", faces, frames=frames,
+                                                   stride=stride, difficulty="hard")]
+    return clips
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", type=Path, default=Path("../shared/data/faces"))
@@ -103,17 +120,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
-        clips = []
-        for seed in range(args.procedural):
-            clip = work / "clips" / f"procedural_s{10 + seed}"
-            if not clip.exists():
-                make_clip(clip, frames=args.frames, stride=args.stride, difficulty="hard",
-                          seed=10 + seed, size=(640, 480))
-            clips.append(clip)
-        if args.faces.is_dir():
-            clips += [info.path for info in make_clips(work / "clips", args.faces,
-                                                       frames=args.frames, stride=args.stride,
-                                                       difficulty="hard")]
+        clips = make_faces(work, args.faces, args.procedural, args.frames, args.stride)
         report = {}
         if args.same_face:  # each photo's smooth clip teaches, its shaky clip is measured
             shaky = make_clips(work / "shaky", args.faces, frames=args.frames,

@@ -51,7 +51,6 @@ def _estimate_text(metrics: dict | None) -> str:
     return f"; estimated NME ≈ {100 * nme:.1f} % from {count} held-out keyframes"
 
 
-
 def _tracker_text(method: str, metrics: dict | None) -> str:
     """For a method that asks for the learned motion field, whether the run used it (it is
     kept only where it tracks the held-out keyframes better than Lucas-Kanade)."""

@@ -14,7 +14,7 @@ import torch
 from core.errors import CancelledError, ValidationError
 from core.propagation import flow_track, holdout
 from tests.trainer.tiny import easy_clip
-from trainer.tsal import METHODS, PRESETS, RunOptions, data, mfe, phi, run
+from trainer.tsal import METHODS, PRESETS, RunOptions, data, mfe, phi, run, validation
 from trainer.tsal.optim import AdamW
 
 S = mfe.SIZE
@@ -229,7 +229,7 @@ def test_the_field_is_kept_only_where_it_tracks_the_validation_keyframes_better(
     clip = easy_clip(tmp_path / "c", frames=60, seed=2, stride=5)
     keys, n = clip["keys"], clip["n"]
     triples = core_holdout.chosen_triples(list(keys), [(0, n - 1)])
-    assert len(phi._validation_triples(TINY, triples, len(keys))) >= 3
+    assert len(validation.validation_set(triples, len(keys), TINY)) >= 3
     said = iter([0.02, 0.01 if mfe_better else 0.03])  # LK's mean error first, then MFE's
     monkeypatch.setattr(phi, "_mean_error", lambda tracks: next(said))
     events = []

@@ -25,8 +25,8 @@ until measured (docs/TRAINER.md).
   :data:`MAX_WINDOWS` windows (keyframe gaps, and the runs before the first and after the last
   keyframe), patches placed on a first Lucas-Kanade track as a step would place them; one
   window (both directions) per step, ``config.mfe_budget`` steps of the project's AdamW. The
-  validation keyframes of the held-out check (:func:`trainer.tsal.validation.pick`) are left
-  out of the deviation term, so the early stop stays honest.
+  validation keyframes of the held-out check (``trainer.tsal.validation.validation_set``) are
+  left out of the deviation term, so the early stop stays honest.
 
 Not built: LD inside the TSAL loop (φ stays fixed there and MFDS trains the detector towards
 it: a differentiable φ over the clips would cost a field per clip frame per step); keeping the
@@ -100,7 +100,6 @@ class MotionNet(nn.Module):
         return F.interpolate(residual, size=x.shape[2:], mode="bilinear", align_corners=False)
 
 
-
 def region(points: np.ndarray) -> tuple[np.ndarray, int]:
     """The patch around ``points`` (N, 2): its centre (frame pixels) and side (pixels)."""
     lo, hi = points.min(axis=0), points.max(axis=0)
@@ -148,7 +147,6 @@ def _sample(field: np.ndarray, points: np.ndarray) -> np.ndarray:
     values = cv2.remap(field, xs[..., 0], xs[..., 1], cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_REPLICATE)
     return values.reshape(-1, 2).astype(np.float64)
-
 
 
 def sample_field(field: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
@@ -266,7 +264,6 @@ def window_loss(net: nn.Module, window: Window, w_deviation: float
         loss = loss + w_deviation * deviation
         parts["mfe_deviation"] = float(deviation.item())
     return loss, parts
-
 
 
 class MotionField:

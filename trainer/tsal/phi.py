@@ -43,18 +43,13 @@ def check_flow(flow: str) -> None:
         raise ValidationError(f"unknown flow {flow!r}: use one of {', '.join(FLOWS)}")
 
 
-def _validation_triples(cfg: TSALConfig, triples: Sequence[tuple[int, int, int]],
-                        n_keys: int) -> list[tuple[int, int, int]]:
-    return list(validation.pick(list(triples), n_keys)) if cfg.stop_early else []
-
-
 def phase(cfg: TSALConfig, n_frames: int, triples: Sequence[tuple[int, int, int]] = (),
           n_keys: int = 0) -> dict[str, int]:
     """The job's "mfe" phase: the field's training steps, both trackers over the validation
     keyframes, then one per frame of the prior's tracking."""
     if cfg.flow != "mfe":
         return {}
-    checked = 2 * holdout.tracked_frames(_validation_triples(cfg, triples, n_keys))
+    checked = 2 * holdout.tracked_frames(validation.validation_set(triples, n_keys, cfg))
     return {"mfe": mfe_budget(cfg, n_frames) + checked + int(n_frames)}
 
 
@@ -89,7 +84,7 @@ def prior(frames: data.FrameReader, keys: dict[int, np.ndarray], cfg: TSALConfig
     if cfg.flow != "mfe":
         return prior_lk, cfg.flow, cfg.flow
     started = time.perf_counter()
-    checked = _validation_triples(cfg, triples, len(keys))
+    checked = validation.validation_set(triples, len(keys), cfg)
     field = mfe.train(frames.gray, n, keys, prior_lk.points, cfg, {k for _, k, _ in checked},
                       tick=lambda i, losses: bar("mfe", i, losses if i == cfg.mfe_steps else None),
                       should_stop=should_stop)

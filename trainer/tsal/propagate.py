@@ -289,7 +289,7 @@ def _job(frames: data.FrameReader, keys: dict[int, np.ndarray], cfg: TSALConfig,
         if not crops.fill(frames, affines, lambda i: bar("crops", i), should_stop):
             raise CancelledError("stopped before training began: nothing to keep")
         t1 = time.perf_counter()
-        held = validation.pick(held_out, len(keys)) if cfg.stop_early else []
+        held = validation.validation_set(held_out, len(keys), cfg)
         check = (validation.Check(held, frames, crops, prior, affines, keys, train_cfg, device)
                  if held else None)
         held_frames = {t.keyframe for t in held}

@@ -69,6 +69,13 @@ def pick(tracks: Sequence[T], n_keyframes: int) -> list[T]:
     return [tracks[i] for i in picks]
 
 
+def validation_set(tracks: Sequence[T], n_keyframes: int, cfg: TSALConfig) -> list[T]:
+    """What a job holds out for its check (:func:`pick`), or nothing without ``stop_early``:
+    the learned motion field (``trainer.tsal.phi``) keeps the same keyframes out of its
+    deviation term, so the two must agree."""
+    return pick(tracks, n_keyframes) if cfg.stop_early else []
+
+
 def training_prior(prior: np.ndarray, tracks: Sequence[HeldOutTrack]) -> np.ndarray:
     """The flow prior the networks train on: between each validation keyframe's neighbours
     the held-out track, so no pseudo-label carries a validation label."""
