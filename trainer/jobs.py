@@ -193,6 +193,8 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
             metrics["smooth_accel"] = info["smooth_accel"]
         if "trust" in info:  # per face segment: the network's weight in the fusion
             metrics["trust"] = info["trust"]
+        if "network_gain" in info:  # per face segment: fused ÷ tracked on validation keyframes
+            metrics["network_gain"] = info["network_gain"]
         if "phi" in info:  # per face segment: the tracker ("lk", or "mfe" where it proved better)
             metrics["phi"] = info["phi"]
         if estimate is not None:

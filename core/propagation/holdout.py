@@ -18,9 +18,10 @@ The estimate: a held-out keyframe sits in the middle of a gap twice as long as t
 where tracking has drifted further. Each held-out error is scaled by :func:`gap_factor`, the
 ratio of the mean error of the real frames to the held-out frame's under a random-walk drift
 from each anchor blended by inverse variance (≈ 0.555 for equal gaps); their mean is the run's
-*estimated NME*. The network of the TSAL methods is not part of it (it was trained on ``k``),
-so for those methods it describes the tracking the network is fused with. How well it reads
-the true NME: docs/MEASUREMENTS.md, issue 12 §3.
+*estimated NME*. The network of the TSAL methods cannot be part of it (it was trained on
+``k``); those methods scale it by what their fusion did to the held-out error of the few
+validation keyframes the network never saw (``trainer.tsal.validation.Check.gain``). How well
+it reads the true NME: docs/MEASUREMENTS.md, issue 12 §3.
 """
 
 from __future__ import annotations

@@ -135,3 +135,16 @@ def test_a_propagation_with_enough_keyframes_checks_and_reports_it(tmp_path) -> 
     assert info["trust"] == [checks[-1][3]] and checks[-1][3] in validation.TRUST_GRID
     without = run(frames.__getitem__, 61, keys, replace(cfg, stop_early=False))["final"].info
     assert without["checks"] == [] and without["steps"] == 50 and without["trust"] == [1.0]
+    # the estimate describes tracking, scaled by what the networks did on the validation frames
+    (gain,) = info["network_gain"]
+    assert 0 < gain <= 1 and without["network_gain"] == [1.0]
+    np.testing.assert_allclose(info["held_out_errors"],
+                               np.asarray(without["held_out_errors"]) * gain, atol=2e-6)
+
+
+def test_the_gain_is_fused_over_tracked_and_never_above_one() -> None:
+    check = object.__new__(validation.Check)  # only the scores matter here
+    check.flow_nme = 0.04
+    assert check.gain(CheckResult(10, 0.05, 0.01, 1.0)) == pytest.approx(0.25)
+    assert check.gain(CheckResult(10, 0.09, 0.06, 1e3)) == 1.0  # fusion worse: tracking's
+    assert check.gain(None) == 1.0

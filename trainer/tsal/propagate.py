@@ -216,11 +216,14 @@ def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[in
     result = outputs.sources(trained.preds, trained.prior, keys,
                              replace(cfg, smooth_accel=choice.accel), options.fps,
                              trained.info["trust"])
+    gain = float(trained.info.get("network_gain", 1.0))
     info = {**trained.info, "smooth_accel": [choice.accel], "smooth_choice": choice.source,
             "trust": [trained.info["trust"]],  # a list: one entry per face segment
             "phi": [trained.info["phi"]],  # the tracker the segment used
+            # the estimate describes tracking; the networks' measured share scales it
+            "network_gain": [gain],
             "held_out_errors": [] if choice.estimate is None
-            else [round(e, 6) for e in choice.estimate.errors.values()]}
+            else [round(e * gain, 6) for e in choice.estimate.errors.values()]}
     bar.finish()
     return {name: replace(p, info=info) for name, p in result.items()}
 
@@ -349,6 +352,7 @@ def _learn(crops: data.CropStore, keys: dict[int, np.ndarray], prior: np.ndarray
     info = {"device": device_name(device), "stopped": stopped, "start": plan.start,
             "checkpoint": saved, "steps": trainer.step_count,
             "trust": early.last.trust if early is not None and early.last else 1.0,
+            "network_gain": check.gain(early.last) if check is not None and early else 1.0,
             "checks": [] if check is None else [
                 (r.step, round(r.network_nme, 5), round(r.fused_nme, 5), r.trust)
                 for r in check.results],
