@@ -63,6 +63,7 @@ def measure(clip: Path, variant: str) -> dict:
     final = result["final"]
     return {"seconds": round(seconds, 1), "steps": final.info["steps"],
             "trust": final.info["trust"][0], "phi": final.info["phi"][0],
+            "smooth_accel": final.info["smooth_accel"][0],
             "nme_percent": round(metrics.summarise(final.points, gt, keyframe_mask=mask)
                                  ["nme_percent"], 3),
             "teacher_nme_percent": round(metrics.summarise(

@@ -10,6 +10,7 @@ import pytest
 
 from core.propagation.holdout import (
     ACCEL_GRID,
+    MIN_GAIN,
     MIN_HELD_OUT,
     HeldOutTrack,
     HoldoutEstimate,
@@ -108,3 +109,15 @@ def test_a_setting_that_barely_wins_does_not_replace_the_fixed_one() -> None:
     choice = choose_accel(tracks, fixed=0.002)
     best = min(choice.tried, key=choice.tried.get)
     assert choice.accel == 0.002 and best != 0.002
+
+
+
+def test_a_consistent_but_small_gain_does_not_replace_the_fixed_one() -> None:
+    rng = np.random.default_rng(0)
+    tracks = [held_out(rng, wiggle=3.0, noise=1.0, first=SPAN * i) for i in range(6)]
+    far = choose_accel(tracks, fixed=0.002)  # far from the best: a large, consistent gain
+    best = min(far.tried, key=far.tried.get)
+    assert far.accel == best == 0.032 and far.tried[best] < (1 - MIN_GAIN) * far.tried[0.002]
+    near = choose_accel(tracks, fixed=0.016)  # the next setting: better everywhere, by < 30 %
+    assert near.tried[best] > (1 - MIN_GAIN) * near.tried[0.016]
+    assert near.accel == 0.016 and near.source == "held-out"
