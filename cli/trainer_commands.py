@@ -13,6 +13,7 @@ import argparse
 
 from cli.project_commands import add_project_argument
 from cli.reporting import Reporter
+from core.frame_numbers import frame_number
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,7 +38,7 @@ def propagate(args: argparse.Namespace, reporter: Reporter) -> int:
     runs, result, code = run_jobs(args, reporter.progress, reporter.emit, reporter.should_stop)
     lines = [f"run {r.id} (video {r.video_id}, {r.method}): {r.status} in "
              f"{r.timings.get('total_s', 0):.1f}s{_estimate_text(r.metrics)}"
-             f"{_tracker_text(r.method, r.metrics)}" for r in runs]
+             f"{_tracker_text(r.method, r.metrics)}{transitions_text(r.metrics)}" for r in runs]
     reporter.result(result, "\n".join(lines))
     return code
 
@@ -49,6 +50,17 @@ def _estimate_text(metrics: dict | None) -> str:
         return ""
     count = (metrics or {}).get("held_out_keyframes", "?")
     return f"; estimated NME ≈ {100 * nme:.1f} % from {count} held-out keyframes"
+
+
+def transitions_text(metrics: dict | None) -> str:
+    """``; the shot changes inside a gap at frames 61, 121: add cuts there (cuts --add)`` when
+    tracking found dissolves or missed cuts (``core.propagation.transitions``)."""
+    frames = (metrics or {}).get("transitions")
+    if not isinstance(frames, list) or not frames:
+        return ""
+    listed = ", ".join(str(frame_number(f)) for f in frames)
+    return (f"; the shot changes inside a keyframe gap at frame{'s' * (len(frames) > 1)} "
+            f"{listed} (tracked up to it from each side; `cuts --add` makes it a cut)")
 
 
 def _tracker_text(method: str, metrics: dict | None) -> str:

@@ -14,7 +14,8 @@ treats it like a no-face boundary.
 Thresholds are relative to the video's own changes over ``LOCAL`` frames either side. Gradual
 transitions (dissolves, fades) are not found: on these grey block means a dissolve between two
 shots changes the picture no faster than hard motion does (docs/MEASUREMENTS.md, issue 12);
-a person adds such a cut by hand.
+tracking finds them where the keyframes of a gap show two faces
+(:mod:`core.propagation.transitions`), and a person adds such a cut by hand.
 """
 
 from __future__ import annotations

@@ -193,6 +193,8 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
             metrics["smooth_accel"] = info["smooth_accel"]
         if "trust" in info:  # per face segment: the network's weight in the fusion
             metrics["trust"] = info["trust"]
+        if info.get("transitions"):  # shot changes found inside gaps: the frames to cut at
+            metrics["transitions"] = sorted(int(f) for f in info["transitions"])
         if "network_gain" in info:  # per face segment: fused ÷ tracked on validation keyframes
             metrics["network_gain"] = info["network_gain"]
         if "phi" in info:  # per face segment: the tracker ("lk", or "mfe" where it proved better)

@@ -3,7 +3,10 @@
 Each gap between keyframes is tracked forwards from its first keyframe and backwards from its
 last; the two tracks are blended by how far each has come and by its accumulated
 forward-backward error, and points whose step fails the forward-backward check are filled from
-their neighbours by a similarity fit. Confidence falls with the estimated tracking error.
+their neighbours by a similarity fit. Confidence falls with the estimated tracking error. A
+gap whose two tracks followed two different faces (a dissolve or a missed cut,
+:mod:`core.propagation.transitions`) is split where the shot changes instead of blended; the
+result's ``info["transitions"]`` lists those frames.
 
 A tracker made outside core (the trainer's learned motion field, which needs torch) plugs in as
 a :class:`FlowMethod`: the blending, filling and confidence stay the same, only the
@@ -24,6 +27,7 @@ import numpy as np
 from core.errors import ValidationError
 from core.landmarks import GROUP_RANGES, N_POINTS
 from core.progress import Progress, ShouldStop
+from core.propagation import transitions
 from core.propagation.common import (
     CONF_FRACTION,
     FrameSource,
@@ -240,6 +244,7 @@ def flow_track(frame: FrameSource, n_frames: int, keyframes: Mapping[int, np.nda
     points = np.empty((n, N_POINTS, 2), dtype=np.float32)
     confidence = np.ones((n, N_POINTS), dtype=np.float32)
     cache: dict[int, np.ndarray] = {}
+    found: list[int] = []  # the first frame of each shot transition found inside a gap
 
     if first > 0:  # before the first keyframe: track backwards from it
         cache = {i: load(i) for i in range(first + 1)}
@@ -261,6 +266,17 @@ def flow_track(frame: FrameSource, n_frames: int, keyframes: Mapping[int, np.nda
             backward = _track(_stepper(method, scale), (cache[i] for i in range(b, a, -1)),
                               keys[b], scale, ticker)
             forward = pending.result()
+        if transitions.is_transition(forward[0][-1], backward[0][-1], keys[a], keys[b]):
+            # two tracks of two faces: split at the change of shot instead of blending them
+            past = np.asarray(frame(min(n - 1, 2 * b - a)))
+            split = transitions.split_frame(
+                a, b, cache.__getitem__,
+                cv2.cvtColor(past, cv2.COLOR_BGR2GRAY) if past.ndim == 3 else past)
+            if transitions.sound(a, b, split, forward, backward, scale):
+                found.append(split)
+                track, error = transitions.one_sided(a, b, split, forward, backward)
+                points[a + 1:b], confidence[a + 1:b] = track, _confidence(error, scale)
+                continue
         points[a + 1:b], confidence[a + 1:b] = _blend(a, b, forward, backward, scale)
     if last < n - 1:  # after the last keyframe: stream forwards, holding two frames at a time
         start_image, cache = (cache[last] if last in cache else load(last)), {}
@@ -272,6 +288,7 @@ def flow_track(frame: FrameSource, n_frames: int, keyframes: Mapping[int, np.nda
     for k, pts in keys.items():
         points[k], confidence[k] = pts, 1.0
     ticker.finish()
-    if isinstance(method, FlowMethod):
-        return Propagation(points, confidence, method.name)
-    return Propagation(points, confidence, "flow" if method == "lk" else "flow_dis")
+    info = {"transitions": found} if found else {}
+    name = method.name if isinstance(method, FlowMethod) else (
+        "flow" if method == "lk" else "flow_dis")
+    return Propagation(points, confidence, name, info=info)

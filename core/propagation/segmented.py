@@ -103,7 +103,9 @@ def propagate_segments(propagate: Callable[..., Propagation],
                                                    pins)
         confidence, stats = flag_and_score(points, confidence, keys, frame_size, result.stats)
         parts.append((np.arange(first, last + 1), points, confidence, dict(stats)))
-        _merge_info(info, result.info)
+        # frames a method reports are the segment's: make them the video's
+        _merge_info(info, {**result.info, "transitions": [
+            first + int(f) for f in result.info.get("transitions", [])]})
         before += length
     if not parts:
         empty = np.zeros((0, N_POINTS, 2), np.float32)

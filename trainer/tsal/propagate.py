@@ -302,6 +302,7 @@ def _job(frames: data.FrameReader, keys: dict[int, np.ndarray], cfg: TSALConfig,
     finally:
         crops.close()
     info["phi"] = tracker_name
+    info["transitions"] = list(prior.info.get("transitions", []))  # shot changes inside gaps
     info["timings"] = {"flow_s": round(t_crops - t0, 2), "crops_s": round(t1 - t_crops, 2),
                        **info["timings"]}
     logger.info("TSAL %s: %s", "stopped" if info["stopped"] else "done", info["timings"])

@@ -1,0 +1,112 @@
+"""Benchmark: shot transitions found while tracking a keyframe gap (issue 12 §2).
+
+    python benchmarks/bench_transitions.py [--clips 3] [--frames 240] [--cuts 3]
+                                           [--dissolve 12] [--stride 10] [--size 320 240]
+                                           [--work DIR] [--out FILE.json]
+
+The clips of ``bench_cuts.py`` (procedural faces, seeds 0, 1, ...): *dissolve* (cross-dissolves
+between shots of other faces, which the index does not find), *hard* (hard cuts, here left
+for the tracker as if the index had missed them), and the cut-free *pan* (away from the face
+and back) and *fast* (hard motion). Each is tracked with ``flow_track`` from keyframes every
+``--stride`` frames and the last, twice: as the product does (a gap whose two tracks follow two
+faces is split at the change of shot, ``core.propagation.transitions``) and with every gap
+blended, as before. Reports per kind the transitions found against the true cuts (precision,
+recall; a find counts within half the dissolve + 1 frames) and the NME of the frames within
+``--dissolve`` frames of a cut and of the whole clip, split against blended.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.bench_cuts import _clip, _match
+from core import metrics
+from core.propagation import transitions
+from core.propagation.flow import flow_track
+from core.video import VideoReader
+from evaluation.bench import read_ground_truth
+
+KINDS = ("dissolve", "hard", "pan", "fast")
+
+
+def _track(frames: list[np.ndarray], keys: dict[int, np.ndarray], split: bool):
+    original = transitions.is_transition
+    if not split:
+        transitions.is_transition = lambda *args: False
+    try:
+        return flow_track(frames.__getitem__, len(frames), keys)
+    finally:
+        transitions.is_transition = original
+
+
+def measure(folder: Path, truth: list[int], args: argparse.Namespace) -> dict:
+    with VideoReader(folder / "vid.avi") as reader:
+        frames = [reader.frame(i) for i in range(reader.frame_count)]
+    n = len(frames)
+    gt = read_ground_truth(folder, n)
+    keys = {t: gt[t] for t in sorted({*range(0, n, args.stride), n - 1})}
+    near = np.zeros(n, bool)
+    for cut in truth:
+        near[max(0, cut - args.dissolve):cut + args.dissolve] = True
+    near[list(keys)] = False
+    row: dict = {"clip": folder.name, "truth": truth}
+    for name, split in (("split", True), ("blended", False)):
+        result = _track(frames, keys, split)
+        errors = 100.0 * np.asarray(metrics.nme(result.points, gt))
+        row[name] = {"found": result.info.get("transitions", []),
+                     "nme_near": round(float(errors[near].mean()), 3) if near.any() else None,
+                     "nme": round(float(errors.mean()), 3)}
+    return row
+
+
+def _mean(clips: list[dict], variant: str, key: str) -> str:
+    values = [c[variant][key] for c in clips if c[variant][key] is not None]
+    return f"{np.mean(values):.2f}" if values else "—"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clips", type=int, default=3)
+    parser.add_argument("--frames", type=int, default=240)
+    parser.add_argument("--cuts", type=int, default=3)
+    parser.add_argument("--dissolve", type=int, default=12)
+    parser.add_argument("--stride", type=int, default=10)
+    parser.add_argument("--size", type=int, nargs=2, default=(320, 240))
+    parser.add_argument("--work", type=Path)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="faceprop-transitions-"))
+    work.mkdir(parents=True, exist_ok=True)
+    rows = []
+    print("| kind | true cuts | found | precision | recall | NME % near cuts: split / blended "
+          "| NME % of the clips: split / blended |")
+    print("|---|---|---|---|---|---|---|")
+    for kind in KINDS:
+        clips = [measure(*_clip(kind, seed, args, work), args) for seed in range(args.clips)]
+        rows += [{"kind": kind, **c} for c in clips]
+        hits = false = missed = 0
+        for c in clips:
+            h, f, m = _match(c["split"]["found"], c["truth"], args.dissolve // 2 + 1)
+            hits, false, missed = hits + h, false + f, missed + m
+        precision = hits / (hits + false) if hits + false else 1.0
+        recall = hits / (hits + missed) if hits + missed else 1.0
+
+        print(f"| {kind} | {hits + missed} | {hits + false} | {precision:.2f} | {recall:.2f} | "
+              f"{_mean(clips, 'split', 'nme_near')} / {_mean(clips, 'blended', 'nme_near')} | "
+              f"{_mean(clips, 'split', 'nme')} / {_mean(clips, 'blended', 'nme')} |",
+              flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
