@@ -245,10 +245,12 @@ class MainWindow(QMainWindow):
 
     def _refresh_suggestions(self) -> None:
         s = self.session
+        found = (s.run.metrics or {}).get("transitions") if s.run is not None else None
         self.suggestions.set_suggestions(rank_suggestions(s.stats, s.keyframes,
                                                           absences=s.absent_ranges,
                                                           frame_count=s.frame_count,
-                                                          cuts=s.cut_frames),
+                                                          cuts=s.cut_frames,
+                                                          transitions=found or []),
                                          s.run is not None)
         self.suggestions.select_frame(self.session.frame)
 

@@ -14,6 +14,8 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStatusBar, QWidget
 
+from core.frame_numbers import frame_number
+
 MARGIN = 6  # left and right contents margin of each label
 MIN_WIDTH = 48  # what a label shrinks to at most in a window too narrow for everything
 
@@ -98,9 +100,25 @@ def build_status_bar(bar: QStatusBar, prompt: QWidget, run_panel: QWidget) -> St
 
 
 def run_text(run) -> tuple[str, str]:  # run: core.store.RunRecord | None
-    """The run label's text, ``run 3 final: done · est. NME ≈ 2.1 %``, and its tooltip."""
+    """The run label's text, ``run 3 final: done · est. NME ≈ 2.1 % · shot change? 61``,
+    and its tooltip."""
     if run is None:
         return "no run", ""
+    text, tip = _estimate_text(run)
+    frames = (run.metrics or {}).get("transitions")
+    if isinstance(frames, list) and frames:
+        numbers = ", ".join(str(frame_number(f)) for f in frames)
+        text += f" · shot change? {numbers}"
+        tip += (f"{' ' if tip else ''}Tracking found a change of shot (a dissolve, or a cut not "
+                f"marked) inside a keyframe gap at frame{'s' * (len(frames) > 1)} {numbers}: "
+                "the frames before it were tracked from the keyframe before, those from it "
+                "from the keyframe after. Mark it with Edit › Toggle shot cut here (Shift+C) "
+                "to keep it a boundary.")
+    return text, tip
+
+
+def _estimate_text(run) -> tuple[str, str]:
+    """``run 3 final: done · est. NME ≈ 2.1 %`` and what the estimate is."""
     text = f"run {run.id} {run.method}: {run.status}"
     nme = (run.metrics or {}).get("estimated_nme")
     if not isinstance(nme, (int, float)):

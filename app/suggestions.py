@@ -33,12 +33,14 @@ def rank_suggestions(stats: FrameStats | None, keyframes: set[int] | dict[int, s
                      limit: int = MAX_SUGGESTIONS, min_gap: int = MIN_GAP, *,
                      absences: list[tuple[int, int]] | None = None,
                      frame_count: int | None = None,
-                     cuts: list[int] | None = None) -> list[Suggestion]:
+                     cuts: list[int] | None = None,
+                     transitions: list[int] | None = None) -> list[Suggestion]:
     """The panel's list: core.suggest's ``score`` ranking (keyframes and no-face frames left
     out, no correction reaching across a no-face frame or a shot cut of ``cuts``; with
-    ``frame_count``, face segments without a keyframe first)."""
+    ``frame_count``, face segments without a keyframe first; then the run's shot changes
+    found while tracking, ``transitions``, that are no cut yet)."""
     return core_rank(stats, keyframes, limit, min_gap, absences=absences or (),
-                     frame_count=frame_count, cuts=cuts or ())
+                     frame_count=frame_count, cuts=cuts or (), transitions=transitions or ())
 
 
 class SuggestionTableModel(QAbstractTableModel):

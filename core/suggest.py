@@ -43,7 +43,7 @@ from core.store import FrameStats
 
 __all__ = ["ESTIMATES", "MIN_GAP", "REASONS", "STRATEGIES", "SUSPECT_FLOOR", "SUSPECT_TAU",
            "Suggestion", "doubtful_points", "pick_frames", "point_error", "rank_suggestions",
-           "review_queue", "suspect_points", "uniform_frames"]
+           "review_queue", "shot_change_requests", "suspect_points", "uniform_frames"]
 
 STRATEGIES = ("score", "uniform", "random")
 #: Per-frame error estimates ``rank_suggestions`` can queue by.
@@ -102,7 +102,8 @@ def _signal_shares(stats: FrameStats, n: int, keys: set[int]) -> tuple[list[str]
 def rank_suggestions(stats: FrameStats | None, keyframes: Iterable[int], limit: int = 30,
                      min_gap: int = MIN_GAP, estimate: str = "score", *,
                      absences: Iterable[tuple[int, int]] = (), frame_count: int | None = None,
-                     cuts: Iterable[int] = ()) -> list[Suggestion]:
+                     cuts: Iterable[int] = (), transitions: Iterable[int] = ()
+                     ) -> list[Suggestion]:
     """The review queue over a run's statistics: up to ``limit`` non-keyframes, best first,
     never two within one suggestion's span, each with the signal behind most of the error it
     removes. ``keyframes`` are the labelled frames now (frames labelled since the run count as
@@ -111,13 +112,15 @@ def rank_suggestions(stats: FrameStats | None, keyframes: Iterable[int], limit: 
     true error on the benchmark). Frames of ``absences`` (no face) are never suggested and no
     correction reaches across them or a shot cut of ``cuts``; given ``frame_count``, each face
     segment without a keyframe comes first, at its middle: nothing there is propagated until
-    it has one."""
+    it has one; then each shot change the run found inside a keyframe gap (its
+    ``transitions``) that is not a cut yet: one key (Shift+C) makes it a boundary."""
     if estimate not in ESTIMATES:
         raise ValidationError(f"unknown estimate {estimate!r}: use one of {', '.join(ESTIMATES)}")
     keys = {int(k) for k in keyframes}
     absences, cuts = list(absences), sorted(int(c) for c in cuts)
     needs_key = ([] if frame_count is None else
                  keyframe_requests(frame_count, absences, keys, cuts))
+    needs_key += shot_change_requests(transitions, keys, cuts)
     if stats is not None and absences and len(stats.frames):
         present = ~absent_mask(absences, int(stats.frames.max()) + 1)[stats.frames]
         stats = FrameStats(stats.run_id, stats.frames[present],
@@ -139,6 +142,22 @@ def keyframe_requests(frame_count: int, absences: Iterable[tuple[int, int]],
                       "label one")
             requests.append(Suggestion((first + last) // 2, float(last - first + 1), reason,
                                        (first, last), (first, last)))
+    return requests
+
+
+def shot_change_requests(transitions: Iterable[int], keyframes: Iterable[int],
+                         cuts: Iterable[int] = ()) -> list[Suggestion]:
+    """One suggestion per shot change found while tracking (``core.propagation.transitions``)
+    that is not a cut: the frame, scored by the length of the keyframe gap it splits (the
+    frames tracked from one side only)."""
+    keys = sorted(int(k) for k in keyframes)
+    requests = []
+    for frame in sorted({int(t) for t in transitions} - {int(c) for c in cuts}):
+        before = max((k for k in keys if k < frame), default=frame)
+        after = min((k for k in keys if k >= frame), default=frame)
+        requests.append(Suggestion(frame, float(after - before),
+                                   "shot change? (Shift+C)",
+                                   (before, after), (before, after)))
     return requests
 
 

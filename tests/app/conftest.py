@@ -91,10 +91,10 @@ def wait_frame(qtbot, window, frame: int) -> None:
     qtbot.waitUntil(lambda: window.view.shown_frame == frame, timeout=5000)
 
 
-def write_finished_run(window, confidence=None):
+def write_finished_run(window, confidence=None, metrics=None):
     """A finished run that pseudo-labels every frame (frame f: keyframe 0 moved by 0.3 f px),
     written straight to the store (no trainer process) and shown; ``confidence`` (frames, 68)
-    defaults to 0.8 everywhere. Returns the points."""
+    defaults to 0.8 everywhere; ``metrics`` are the run's. Returns the points."""
     import numpy as np
 
     from core.landmarks import N_POINTS
@@ -110,7 +110,8 @@ def write_finished_run(window, confidence=None):
     stats = {name: np.linspace(0.1, 0.9, CLIP_FRAMES) for name in STAT_FIELDS}
     stats["face_lost"] = np.zeros(CLIP_FRAMES)  # 0 or 1 in a run: no frame lost here
     run = project.runs.create(video.id, "interpolation")
-    project.runs.finish(run.id, "done", results=RunResults(frames, points, confidence, stats))
+    project.runs.finish(run.id, "done", results=RunResults(frames, points, confidence, stats),
+                        metrics=metrics)
     s.reload_run()
     return points
 

@@ -1,7 +1,8 @@
 """Shot cuts in the GUI (issue 12 §2): Shift+C adds a cut at the current frame and again removes
 it, every change is one undo step that restores the cuts exactly, frame 1 is refused in the
-status bar, the timeline draws and names the cuts, the status bar says "new shot", and the
-suggestions never reach across a cut."""
+status bar, the timeline draws and names the cuts, the status bar says "new shot", the
+suggestions never reach across a cut, and a shot change found while tracking is suggested
+until it is one."""
 
 from __future__ import annotations
 
@@ -138,3 +139,16 @@ def test_suggestions_respect_the_cuts(qtbot, predicted):
     window.undo_stack.undo()
     window.undo_stack.undo()
     assert window.suggestions.model.suggestions == before
+
+
+def test_a_shot_change_found_while_tracking_is_suggested_until_it_is_a_cut(qtbot, at_frame):
+    window = at_frame
+    write_finished_run(window, metrics={"transitions": [FRAME]})
+    first = window.suggestions.model.suggestions[0]
+    assert (first.frame, first.reason) == (FRAME, "shot change? (Shift+C)")
+    assert first.reach == (10, 20)  # the keyframe gap it splits
+    assert window.run_label.text().endswith(f"shot change? {FRAME + 1}")
+    _press_toggle(qtbot, window)  # the person agrees: a cut at the current frame
+    assert _stored(window) == [FRAME]
+    assert all(s.frame != FRAME or not s.reason.startswith("shot change")
+               for s in window.suggestions.model.suggestions)

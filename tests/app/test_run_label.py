@@ -16,3 +16,14 @@ def test_the_status_bar_names_the_estimate():
     run.metrics["smooth_accel"] = [0.002, 0.032]
     assert "chosen from them too: 0.002, 0.032 (per face segment)" in run_text(run)[1]
     assert run_text(None) == ("no run", "")
+
+
+def test_the_status_bar_names_a_shot_change_found_while_tracking():
+    run = SimpleNamespace(id=4, method="flow", status="done", metrics={"transitions": [59]})
+    text, tip = run_text(run)
+    assert text == "run 4 flow: done · shot change? 60"  # frames as a person reads them
+    assert "frame 60:" in tip and "Shift+C" in tip
+    run.metrics.update(estimated_nme=0.0213, held_out_keyframes=14, transitions=[59, 119])
+    text, tip = run_text(run)
+    assert text.endswith("est. NME ≈ 2.1 % · shot change? 60, 120")
+    assert "14 keyframes" in tip and "frames 60, 120:" in tip

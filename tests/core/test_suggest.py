@@ -8,7 +8,13 @@ import pytest
 from core.errors import ValidationError
 from core.review_queue import Suggestion, frame_error, hat, review_queue
 from core.store import FrameStats
-from core.suggest import pick_frames, rank_suggestions, suspect_points, uniform_frames
+from core.suggest import (
+    pick_frames,
+    rank_suggestions,
+    shot_change_requests,
+    suspect_points,
+    uniform_frames,
+)
 
 
 def _stats(n: int, bad: dict[int, float]) -> FrameStats:
@@ -208,3 +214,11 @@ def test_no_face_frames_are_never_suggested_and_a_segment_without_keyframe_comes
     assert first.reason == "no keyframe in frames 28–40: label one"
     assert rank_suggestions(None, [0], absences=[(5, 9)], frame_count=20)[0].frame == 14
     assert rank_suggestions(None, [0, 15], absences=[(5, 9)], frame_count=20) == []
+
+
+def test_shot_changes_found_while_tracking_come_first_unless_they_are_cuts() -> None:
+    [change] = shot_change_requests([25, 40], keyframes=[0, 20, 30, 59], cuts=[40])
+    assert (change.frame, change.score, change.reach) == (25, 10.0, (20, 30))
+    assert change.reason == "shot change? (Shift+C)"
+    assert rank_suggestions(None, [0, 20, 30, 59], transitions=[25])[0] == change
+    assert rank_suggestions(None, [0, 20, 30, 59], transitions=[25], cuts=[25]) == []
