@@ -124,8 +124,8 @@ def _match(found: list[int], truth: list[int], tolerance: int) -> tuple[int, int
     return hits, len(left), len(truth) - hits
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the synthetic films (``_clip``) and of where results go."""
     parser.add_argument("--clips", type=int, default=3)
     parser.add_argument("--frames", type=int, default=240)
     parser.add_argument("--cuts", type=int, default=3)
@@ -133,6 +133,11 @@ def main() -> int:
     parser.add_argument("--size", type=int, nargs=2, default=(320, 240))
     parser.add_argument("--work", type=Path)
     parser.add_argument("--out", type=Path)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_clip_arguments(parser)
     parser.add_argument("--video", type=Path, nargs="*", default=[])
     parser.add_argument("--jump", type=int, default=45)
     parser.add_argument("--nme", metavar="METHOD", help="also propagate the hard clips")

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_cuts import _clip, _match
+from benchmarks.bench_cuts import _clip, _match, add_clip_arguments
 from core import metrics
 from core.propagation import transitions
 from core.propagation.flow import flow_track
@@ -74,14 +74,8 @@ def _mean(clips: list[dict], variant: str, key: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clips", type=int, default=3)
-    parser.add_argument("--frames", type=int, default=240)
-    parser.add_argument("--cuts", type=int, default=3)
-    parser.add_argument("--dissolve", type=int, default=12)
+    add_clip_arguments(parser)
     parser.add_argument("--stride", type=int, default=10)
-    parser.add_argument("--size", type=int, nargs=2, default=(320, 240))
-    parser.add_argument("--work", type=Path)
-    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="faceprop-transitions-"))
     work.mkdir(parents=True, exist_ok=True)
