@@ -13,12 +13,18 @@ faces is split at the change of shot, ``core.propagation.transitions``) and with
 blended, as before. Reports per kind the transitions found against the true cuts (precision,
 recall; a find counts within half the dissolve + 1 frames) and the NME of the frames within
 ``--dissolve`` frames of a cut and of the whole clip, split against blended.
+
+With ``--method METHOD`` (e.g. ``final``) each dissolve clip is also propagated in a project as
+the product does (``trainer.jobs.propagate_video``, keyframes every ``--stride`` frames), with
+the split and with every gap blended, and the NME of the non-keyframes within ``--dissolve``
+frames of a cut is compared with the others'.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -67,6 +73,46 @@ def measure(folder: Path, truth: list[int], args: argparse.Namespace) -> dict:
     return row
 
 
+def propagated(folder: Path, truth: list[int], args: argparse.Namespace, work: Path) -> dict:
+    """NME near the cuts and elsewhere of ``--method`` in a project, split against blended."""
+    from benchmarks.scratch import fresh_project
+    from core.formats.vw300 import import_300vw
+    from core.store import Project
+    from trainer.jobs import propagate_video
+
+    clip = work / f"keys-{folder.name}"
+    if not clip.exists():
+        shutil.copytree(folder, clip)
+        shutil.rmtree(clip / "annot")
+        (clip / "annot").mkdir()
+        n = len(list((clip / "gt").glob("*.pts")))
+        for t in sorted({*range(0, n, args.stride), n - 1}):
+            shutil.copy(clip / "gt" / f"{t + 1:06d}.pts", clip / "annot" / f"{t + 1:06d}.pts")
+    row: dict = {"clip": folder.name}
+    for name, split in (("split", True), ("blended", False)):
+        original = transitions.is_transition
+        if not split:
+            transitions.is_transition = lambda *a: False
+        try:
+            path = fresh_project(work / f"{clip.name}-{args.method}-{name}.faceprop.sqlite")
+            with Project.create_or_open(path) as project:
+                [imported] = import_300vw(project, clip)
+                keys = set(project.labels.frames(imported.video_id))
+                run = propagate_video(project, imported.video_id, args.method)
+                labels = project.runs.pseudo_labels(run.id)
+        finally:
+            transitions.is_transition = original
+        gt = read_ground_truth(clip, len(labels.frames))
+        errors = 100.0 * np.asarray(metrics.nme(labels.points, gt[labels.frames]))
+        near = np.array([any(abs(int(f) - c) < args.dissolve for c in truth)
+                         and int(f) not in keys for f in labels.frames])
+        rest = np.array([not m and int(f) not in keys for f, m in zip(labels.frames, near)])
+        row[name] = {"transitions": (run.metrics or {}).get("transitions", []),
+                     "near": round(float(errors[near].mean()), 3),
+                     "rest": round(float(errors[rest].mean()), 3)}
+    return row
+
+
 def _mean(clips: list[dict], variant: str, key: str) -> str:
     values = [c[variant][key] for c in clips if c[variant][key] is not None]
     return f"{np.mean(values):.2f}" if values else "—"
@@ -76,6 +122,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_clip_arguments(parser)
     parser.add_argument("--stride", type=int, default=10)
+    parser.add_argument("--method", help="also propagate the dissolve clips with this method")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="faceprop-transitions-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -97,6 +144,15 @@ def main() -> int:
               f"{_mean(clips, 'split', 'nme_near')} / {_mean(clips, 'blended', 'nme_near')} | "
               f"{_mean(clips, 'split', 'nme')} / {_mean(clips, 'blended', 'nme')} |",
               flush=True)
+    if args.method:
+        print(f"\n{args.method}, in a project: | clip | NME % near the dissolves: split / "
+              "blended | NME % elsewhere: split / blended |")
+        for seed in range(args.clips):
+            row = propagated(*_clip("dissolve", seed, args, work), args, work)
+            rows.append({"kind": f"dissolve-{args.method}", **row})
+            s, b = row["split"], row["blended"]
+            print(f"| {row['clip']} | {s['near']} / {b['near']} | {s['rest']} / {b['rest']} |",
+                  flush=True)
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1) + "\n")
     return 0

@@ -19,6 +19,7 @@ weights) keep isolated gross errors from bending the track.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import pairwise
 
 import numpy as np
 from scipy.linalg import solveh_banded
@@ -62,18 +63,42 @@ def _penalty_bands(q: np.ndarray) -> np.ndarray:
     return bands
 
 
+def _smooth_pieces(z: np.ndarray, sigma: np.ndarray, face_size: np.ndarray | float,
+                   bounds: list[int], *, pinned: Iterable[int], accel: float,
+                   robust_passes: int, pinned_points: np.ndarray | None) -> np.ndarray:
+    """:func:`smooth_track` of each piece ``bounds[i]:bounds[i + 1]`` on its own."""
+    n_frames, n_points = z.shape[:2]
+    sig = np.broadcast_to(np.asarray(sigma, dtype=np.float64), (n_frames, n_points))
+    size = np.broadcast_to(np.asarray(face_size, dtype=np.float64), (n_frames,))
+    pins = [int(i) for i in pinned]
+    out = np.empty_like(z)
+    for lo, hi in pairwise(bounds):
+        out[lo:hi] = smooth_track(
+            z[lo:hi], sig[lo:hi], size[lo:hi], pinned=[p - lo for p in pins if lo <= p < hi],
+            accel=accel, robust_passes=robust_passes,
+            pinned_points=None if pinned_points is None else
+            np.asarray(pinned_points, dtype=bool).reshape(n_frames, n_points)[lo:hi])
+    return out
+
+
 def smooth_track(points: np.ndarray, sigma: np.ndarray, face_size: np.ndarray | float, *,
                  pinned: Iterable[int] = (), accel: float = DEFAULT_ACCEL,
-                 robust_passes: int = 2, pinned_points: np.ndarray | None = None
-                 ) -> np.ndarray:
+                 robust_passes: int = 2, pinned_points: np.ndarray | None = None,
+                 breaks: Iterable[int] = ()) -> np.ndarray:
     """The smoothed track (T, N, 2) of measurements ``points`` (T, N, 2) with per-point errors
     ``sigma`` (T, N) in pixels; ``pinned`` frames (keyframes) are kept as they are, and so are
     the points marked in ``pinned_points`` (T, N) (placed or accepted points of partly reviewed
-    frames)."""
+    frames). Each frame of ``breaks`` starts a new shot (a change found while tracking): the
+    track is smoothed on either side of it, never across."""
     z = np.asarray(points, dtype=np.float64)
     if z.ndim != 3 or z.shape[2] != 2:
         raise ValidationError(f"points: expected shape (frames, points, 2), got {z.shape}")
     n_frames, n_points = z.shape[:2]
+    starts = sorted({int(b) for b in breaks if 0 < int(b) < n_frames})
+    if starts:
+        return _smooth_pieces(z, sigma, face_size, [0, *starts, n_frames], pinned=pinned,
+                              accel=accel, robust_passes=robust_passes,
+                              pinned_points=pinned_points)
     sig = np.broadcast_to(np.asarray(sigma, dtype=np.float64), (n_frames, n_points)).copy()
     if not np.isfinite(z).all() or not np.isfinite(sig).all() or (sig <= 0).any():
         raise ValidationError("points and sigma must be finite and sigma positive")

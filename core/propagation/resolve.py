@@ -12,6 +12,10 @@ they are recomputed, in three cheap steps:
 3. the temporal smoother with the constraints: whole keyframes pinned, the placed/accepted points
    of partly reviewed frames pinned, every other point a measurement.
 
+Where the tracking finds a shot change in the gap (``core.propagation.transitions``), the fresh
+track alone is kept (the last run may have put the change a frame elsewhere, and the mean of two
+faces is neither) and the smoother never crosses the change.
+
 Propagate (with training) stays the way to relearn; this is what keeps the screen honest
 between two propagations. The job side (``resolve_edit``) stores the result as a derived
 revision of the latest run (method ``resolve``) so export knows what produced each frame.
@@ -112,6 +116,10 @@ def resolve_gap(frame: FrameSource, lo: int, hi: int, keyframes: Mapping[int, np
         track_points = tracked.points.astype(np.float64) + crop
         sigma_track = sigma_from_confidence(tracked.confidence, track_points)
         sigma_prior = sigma_from_confidence(prior_conf, prior_points)
+        if tracked.info.get("transitions"):
+            # a shot change: the run may have put it a frame elsewhere, and the mean of two
+            # faces is neither; the fresh track from each side decides
+            sigma_prior = np.full_like(sigma_prior, 1e6)
         w_track, w_prior = 1.0 / sigma_track ** 2, 1.0 / sigma_prior ** 2
         z = ((w_track[..., None] * track_points + w_prior[..., None] * prior_points)
              / (w_track + w_prior)[..., None])
@@ -123,7 +131,8 @@ def resolve_gap(frame: FrameSource, lo: int, hi: int, keyframes: Mapping[int, np
     for i in whole:
         z[i] = keyframes[i + lo]
     smoothed = smooth_track(z, sigma, face_sizes(z), pinned=whole, pinned_points=pins,
-                            accel=accel)
+                            accel=accel, breaks=tracked.info.get("transitions", ())
+                            if anchors and n > 2 else ())
     moved = np.linalg.norm(smoothed - z, axis=-1)
     error = np.sqrt(sigma ** 2 + moved ** 2)
     iod = np.array([max(inter_ocular_distance(p), 4.0) for p in smoothed])[:, None]

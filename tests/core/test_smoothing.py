@@ -58,3 +58,22 @@ def test_bad_input_is_refused() -> None:
         smooth_track(track, np.zeros((10, 8)), 50.0)
     with pytest.raises(ValidationError, match="accel"):
         smooth_track(track, np.ones((10, 8)), 50.0, accel=0.0)
+
+
+def test_a_shot_change_is_never_smoothed_across() -> None:
+    rng = np.random.default_rng(1)
+    truth = _track()
+    truth[30:] += 80.0  # another shot: the face is elsewhere from frame 30
+    noisy = truth + rng.normal(0, 1.0, truth.shape)
+    pins = [0, 20, 40, 59]
+    noisy[pins] = truth[pins]
+    sigma = np.full(truth.shape[:2], 1.0)
+    out = smooth_track(noisy, sigma, 50.0, pinned=pins, accel=0.002, breaks=[30])
+    np.testing.assert_array_equal(out[pins], truth[pins])
+    assert np.abs(out - truth).max() < 4.0  # each side follows its own shot
+    across = smooth_track(noisy, sigma, 50.0, pinned=pins, accel=0.002)
+    assert np.abs(across[25:35] - truth[25:35]).max() > 20.0  # the jump smeared over frames
+    for lo, hi in ((0, 30), (30, 60)):  # the same as smoothing each side alone
+        alone = smooth_track(noisy[lo:hi], sigma[lo:hi], 50.0, accel=0.002,
+                             pinned=[p - lo for p in pins if lo <= p < hi])
+        np.testing.assert_allclose(out[lo:hi], alone)

@@ -14,6 +14,7 @@ from core import metrics
 from core.formats.vw300 import import_300vw
 from core.landmarks import mean_shape
 from core.propagation import transitions
+from core.propagation.edits import resolve_edit
 from core.propagation.flow import flow_track
 from core.store import Project
 from core.video import VideoReader
@@ -93,6 +94,16 @@ def test_the_run_names_the_transition_in_video_frames(tmp_path, dissolve) -> Non
         assert project.cuts.frames(imported.video_id) == []  # the index does not see it
         project.absences.mark(imported.video_id, 0, 4)  # the segment starts at frame 5
         run = propagate_video(project, imported.video_id, "flow")
+        # an edit inside the dissolve's gap: the re-solve tracks and smooths either side of it
+        gt = read_ground_truth(clip, 40)
+        project.labels.set(imported.video_id, 17, gt[17])
+        resolved = project.runs.pseudo_labels(resolve_edit(project, imported.video_id, [17]).id)
+        around = np.arange(18, 26)
+        rows = np.searchsorted(resolved.frames, around)  # the run starts at frame 5
+        # each frame shows one of the two faces (the dissolve's middle frame may go either way)
+        # and never their mean
+        errors = np.stack([metrics.nme(resolved.points[rows], gt[around + d]) for d in (-1, 0, 1)])
+        assert errors.min(axis=0).max() < 0.1
     cut = json.loads((clip / "clip.json").read_text())["cuts"][0]
     [found] = run.metrics["transitions"]
     assert abs(found - cut) <= 1  # a frame of the video, not of its segment

@@ -8,7 +8,7 @@ stays available to the benchmark, so each stage is justified by numbers (docs/ME
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -106,12 +106,13 @@ def fuse(model_pts: np.ndarray, model_err: np.ndarray, flow: Propagation, iod: n
 
 
 def final_track(points: np.ndarray, error: np.ndarray, iod: np.ndarray,
-                keyframes: Mapping[int, np.ndarray], accel: float, fps: float | None
-                ) -> tuple[np.ndarray, np.ndarray]:
+                keyframes: Mapping[int, np.ndarray], accel: float, fps: float | None,
+                breaks: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:
     """The smoothed track and its error estimate: the fused error combined with how far the
-    smoother had to move each point (a point the motion model disagrees with is doubtful)."""
+    smoother had to move each point (a point the motion model disagrees with is doubtful).
+    ``breaks``: shot changes found while tracking, never smoothed across."""
     sigma = error + FUSION_FLOOR * iod[:, None]
     smoothed = smooth_track(points, sigma, face_sizes(points), pinned=list(keyframes),
-                            accel=accel_at(accel, fps))
+                            accel=accel_at(accel, fps), breaks=breaks)
     moved = np.linalg.norm(smoothed - points, axis=-1)
     return smoothed, np.sqrt(error ** 2 + moved ** 2)

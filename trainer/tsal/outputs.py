@@ -48,8 +48,9 @@ def sources(preds: dict[str, dict[str, np.ndarray]], prior: Propagation,
     points, errors, best = fusion.network_estimates(preds, cfg.gamma)
     gap = fusion.teacher_student_gap(points)
     fused, fused_err = fusion.fuse(points[best], errors[best], prior, iod, keys, trust)
+    # a shot change the prior's tracking found is never smoothed across
     smoothed, final_err = fusion.final_track(fused, fused_err, iod, keys, cfg.smooth_accel,
-                                             fps)
+                                             fps, prior.info.get("transitions", ()))
     size = face_sizes(prior.points)[:, None] / 100.0
     stats = {
         "teacher_student": (gap / size).mean(axis=1),
