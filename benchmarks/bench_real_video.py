@@ -67,7 +67,9 @@ def main() -> None:
             errors = np.asarray(metrics.nme(pred, reference))
             report[method] = {"nme_vs_held_out_dlib_percent": round(float(errors.mean()) * 100, 2),
                               "median_percent": round(float(np.median(errors)) * 100, 2),
-                              "seconds": round(time.perf_counter() - started, 1)}
+                              "seconds": round(time.perf_counter() - started, 1),
+                              # one shot: a shot change found while tracking is a false one
+                              "transitions": (run.metrics or {}).get("transitions", [])}
             print(method, report[method], flush=True)
     emit(report, args.out)
 
