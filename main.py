@@ -118,8 +118,21 @@ def open_gui(args) -> int:
 OWN_PACKAGES = {"app", "cli", "core", "evaluation", "main", "resources", "trainer"}
 
 
+def _exit_on_lost_interrupt(unraisable) -> None:  # unraisable: sys.UnraisableHookArgs
+    """A Ctrl-C that lands in a callback Python cannot raise from (an import lock's, during the
+    start-up's imports) would print "Exception ignored ... Traceback" and be lost: exit as an
+    interrupt instead, like a Ctrl-C anywhere else (the store survives a kill, issue 10)."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        import os
+
+        print("\nerror: interrupted", file=sys.stderr, flush=True)
+        os._exit(130)  # EXIT_CANCELLED; core is not importable from inside the import machinery
+    sys.__unraisablehook__(unraisable)
+
+
 def main() -> None:
     # Nothing is imported at module level: a Ctrl-C at any moment of the start-up lands here.
+    sys.unraisablehook = _exit_on_lost_interrupt
     try:
         code = run_command(sys.argv[1:])
     except KeyboardInterrupt:  # Ctrl-C while starting up, before the handlers are installed

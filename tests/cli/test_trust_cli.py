@@ -127,6 +127,21 @@ def test_ctrl_c_during_start_up_never_shows_a_traceback(tmp_path):
         assert process.returncode in (130, 2, -signal.SIGINT), (delay, process.returncode, err)
 
 
+def test_an_interrupt_python_cannot_raise_still_exits_as_an_interrupt():
+    # a Ctrl-C inside an import lock's callback reaches sys.unraisablehook, not main()
+    script = ("import sys, weakref; import main; sys.unraisablehook = "
+              "main._exit_on_lost_interrupt\n"
+              "class Thing: pass\n"
+              "def callback(ref): raise KeyboardInterrupt\n"
+              "thing = Thing(); ref = weakref.ref(thing, callback); del thing\n"
+              "print('went on')\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 130, result
+    assert "Traceback" not in result.stderr and "error: interrupted" in result.stderr
+    assert "went on" not in result.stdout
+
+
 def test_a_closed_output_pipe_stops_cleanly(project_file):
     process = main_py("--json", "propagate", "--project", str(project_file), "--method",
                       "flow", bufsize=1)
