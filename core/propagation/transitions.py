@@ -30,9 +30,12 @@ from core.landmarks import inter_ocular_distance
 #: from the other keyframe's face: a tracking error this large is no drift any more.
 TRANSITION_DISTANCE = 0.75
 #: ... and the parts of the two tracks that would be kept (each up to the split) are sound: the
-#: median point's accumulated forward-backward error at most this × the face scale. Where they
-#: are not, tracking failed rather than the shot changed, and the usual blend stays.
+#: median point's accumulated forward-backward error at most this × the face scale (per
+#: SOUND_SPAN frames, for longer tracks). Where they are not, tracking failed rather than the
+#: shot changed, and the usual blend stays.
 SOUND_TRACK = 0.05
+#: ... per this many frames tracked (a longer track may have gathered proportionally more).
+SOUND_SPAN = 10
 #: Frames are compared at this width (pixels) to find where the picture changes sides.
 THUMB_WIDTH = 64
 
@@ -91,8 +94,10 @@ def one_sided(a: int, b: int, split: int, forward: Sequence[np.ndarray],
 def sound(a: int, b: int, split: int, forward: Sequence[np.ndarray],
           backward: Sequence[np.ndarray], face_scale: float) -> bool:
     """Whether the forward track up to ``split - 1`` and the backward track down to ``split``
-    (each ``(points, accumulated errors)``) are sound (:data:`SOUND_TRACK`)."""
-    kept_forward = forward[1][max(0, min(split - 1 - a, len(forward[1]) - 1))]
-    kept_backward = backward[1][max(0, min(b - split, len(backward[1]) - 1))]
-    worst = max(float(np.median(kept_forward)), float(np.median(kept_backward)))
-    return worst <= SOUND_TRACK * face_scale
+    (each ``(points, accumulated errors)``) are sound (:data:`SOUND_TRACK` per
+    :data:`SOUND_SPAN` frames tracked, at least that many counted)."""
+    steps_forward = max(0, min(split - 1 - a, len(forward[1]) - 1))
+    steps_backward = max(0, min(b - split, len(backward[1]) - 1))
+    rates = [float(np.median(errors[steps])) / max(steps, SOUND_SPAN)
+             for errors, steps in ((forward[1], steps_forward), (backward[1], steps_backward))]
+    return max(rates) * SOUND_SPAN <= SOUND_TRACK * face_scale

@@ -80,6 +80,10 @@ def test_unsound_tracks_are_a_tracking_failure_not_a_transition() -> None:
     good, bad = np.zeros((5, 68)), np.full((5, 68), 10.0)
     assert transitions.sound(0, 5, 3, (points, good), (points, good), face_scale=50.0)
     assert not transitions.sound(0, 5, 3, (points, bad), (points, good), face_scale=50.0)
+    # a long track may gather proportionally more: 4 px over 30 frames is sound, over 5 not
+    long_points, drift = np.zeros((40, 68, 2)), np.full((40, 68), 4.0)
+    assert transitions.sound(0, 40, 31, (long_points, drift), (long_points, good[:1]), 50.0)
+    assert not transitions.sound(0, 40, 6, (long_points, drift), (long_points, good[:1]), 50.0)
 
 
 def test_the_run_names_the_transition_in_video_frames(tmp_path, dissolve) -> None:
