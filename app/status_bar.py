@@ -14,7 +14,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStatusBar, QWidget
 
-from core.frame_numbers import frame_number
+from core.frame_numbers import frame_list
 
 MARGIN = 6  # left and right contents margin of each label
 MIN_WIDTH = 48  # what a label shrinks to at most in a window too narrow for everything
@@ -107,7 +107,7 @@ def run_text(run) -> tuple[str, str]:  # run: core.store.RunRecord | None
     text, tip = _estimate_text(run)
     frames = (run.metrics or {}).get("transitions")
     if isinstance(frames, list) and frames:
-        numbers = ", ".join(str(frame_number(f)) for f in frames)
+        numbers = frame_list(frames)
         text += f" · shot change? {numbers}"
         tip += (f"{' ' if tip else ''}Tracking found a change of shot (a dissolve, or a cut not "
                 f"marked) inside a keyframe gap at frame{'s' * (len(frames) > 1)} {numbers}: "

@@ -27,6 +27,8 @@ import json
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -43,14 +45,21 @@ from evaluation.bench import read_ground_truth
 KINDS = ("dissolve", "hard", "pan", "fast")
 
 
-def _track(frames: list[np.ndarray], keys: dict[int, np.ndarray], split: bool):
+@contextmanager
+def splitting(on: bool) -> Iterator[None]:
+    """As the product tracks (``on``), or with every gap blended, as before the split."""
     original = transitions.is_transition
-    if not split:
+    if not on:
         transitions.is_transition = lambda *args: False
     try:
-        return flow_track(frames.__getitem__, len(frames), keys)
+        yield
     finally:
         transitions.is_transition = original
+
+
+def _track(frames: list[np.ndarray], keys: dict[int, np.ndarray], split: bool):
+    with splitting(split):
+        return flow_track(frames.__getitem__, len(frames), keys)
 
 
 def measure(folder: Path, truth: list[int], args: argparse.Namespace) -> dict:
@@ -90,18 +99,12 @@ def propagated(folder: Path, truth: list[int], args: argparse.Namespace, work: P
             shutil.copy(clip / "gt" / f"{t + 1:06d}.pts", clip / "annot" / f"{t + 1:06d}.pts")
     row: dict = {"clip": folder.name}
     for name, split in (("split", True), ("blended", False)):
-        original = transitions.is_transition
-        if not split:
-            transitions.is_transition = lambda *a: False
-        try:
-            path = fresh_project(work / f"{clip.name}-{args.method}-{name}.faceprop.sqlite")
-            with Project.create_or_open(path) as project:
-                [imported] = import_300vw(project, clip)
-                keys = set(project.labels.frames(imported.video_id))
-                run = propagate_video(project, imported.video_id, args.method)
-                labels = project.runs.pseudo_labels(run.id)
-        finally:
-            transitions.is_transition = original
+        path = fresh_project(work / f"{clip.name}-{args.method}-{name}.faceprop.sqlite")
+        with splitting(split), Project.create_or_open(path) as project:
+            [imported] = import_300vw(project, clip)
+            keys = set(project.labels.frames(imported.video_id))
+            run = propagate_video(project, imported.video_id, args.method)
+            labels = project.runs.pseudo_labels(run.id)
         gt = read_ground_truth(clip, len(labels.frames))
         errors = 100.0 * np.asarray(metrics.nme(labels.points, gt[labels.frames]))
         near = np.array([any(abs(int(f) - c) < args.dissolve for c in truth)

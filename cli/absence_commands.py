@@ -11,7 +11,7 @@ import argparse
 
 from cli.project_commands import add_project_argument
 from cli.reporting import Reporter
-from core.frame_numbers import frame_index, frame_number
+from core.frame_numbers import frame_index, frame_list
 from core.segments import describe_ranges
 from core.store import Project
 
@@ -76,7 +76,7 @@ def cuts_command(args: argparse.Namespace, reporter: Reporter) -> int:
             project.cuts.remove(video.id, frame_index(number))
         cuts = project.cuts.frames(video.id)
         segments = project.absences.segments(video.id, video.frame_count)
-    shown = ", ".join(str(frame_number(c)) for c in cuts) or "none"
+    shown = frame_list(cuts) or "none"
     reporter.result({"video_id": video.id, "cuts": cuts, "segments": [list(s) for s in segments]},
                     f"video {video.id} ({video.name}): cuts at frames {shown}; "
                     f"{len(segments)} face segment(s)")

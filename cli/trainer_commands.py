@@ -13,7 +13,7 @@ import argparse
 
 from cli.project_commands import add_project_argument
 from cli.reporting import Reporter
-from core.frame_numbers import frame_number
+from core.frame_numbers import frame_list
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,7 +58,7 @@ def transitions_text(metrics: dict | None) -> str:
     frames = (metrics or {}).get("transitions")
     if not isinstance(frames, list) or not frames:
         return ""
-    listed = ", ".join(str(frame_number(f)) for f in frames)
+    listed = frame_list(frames)
     return (f"; the shot changes inside a keyframe gap at frame{'s' * (len(frames) > 1)} "
             f"{listed} (tracked up to it from each side; `cuts --add` makes it a cut)")
 

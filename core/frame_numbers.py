@@ -8,6 +8,8 @@ panels can disagree.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 #: Added to a 0-based index to get the number a person reads.
 DISPLAY_BASE = 1
 
@@ -20,6 +22,11 @@ def frame_number(index: int) -> int:
 def frame_index(number: int) -> int:
     """The 0-based index of the frame a person calls ``number``."""
     return int(number) - DISPLAY_BASE
+
+
+def frame_list(indices: Iterable[int]) -> str:
+    """``"27, 61, 121"`` for indices 26, 60, 120: how messages list frames."""
+    return ", ".join(str(frame_number(i)) for i in indices)
 
 
 def frame_label(index: int) -> str:

@@ -43,6 +43,11 @@ TSAL_METHODS = ("final", "final-mfe", "teacher", "teacher+sd", "student", "super
 #: would not describe them.
 UNTRACKED_METHODS = ("interpolation", "dlib")
 
+#: What a run reports per face segment: the smoother's setting (the re-solve smooths with it
+#: too), the network's weight in the fusion (trust), fused ÷ tracked error on the validation
+#: keyframes (network_gain) and the tracker ("lk", or "mfe" where it proved better: phi).
+SEGMENT_METRICS = ("smooth_accel", "trust", "network_gain", "phi")
+
 
 def _tsal_method(name: str) -> Propagator:
     def method(*args: Any, **kwargs: Any) -> Propagation:
@@ -189,16 +194,9 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
                                         / max(video.frame_count, 1), 5),
                    **info.get("timings", {})}
         metrics = {"start": info["start"], "steps": info["steps"]} if "start" in info else {}
-        if "smooth_accel" in info:  # per face segment; the re-solve smooths with them too
-            metrics["smooth_accel"] = info["smooth_accel"]
-        if "trust" in info:  # per face segment: the network's weight in the fusion
-            metrics["trust"] = info["trust"]
+        metrics.update({key: info[key] for key in SEGMENT_METRICS if key in info})
         if info.get("transitions"):  # shot changes found inside gaps: the frames to cut at
             metrics["transitions"] = sorted(int(f) for f in info["transitions"])
-        if "network_gain" in info:  # per face segment: fused ÷ tracked on validation keyframes
-            metrics["network_gain"] = info["network_gain"]
-        if "phi" in info:  # per face segment: the tracker ("lk", or "mfe" where it proved better)
-            metrics["phi"] = info["phi"]
         if estimate is not None:
             metrics.update(estimate.as_metrics())
         if estimate is not None and tracked_here:

@@ -52,6 +52,13 @@ class _GrayLoader:
         self.size: tuple[int, int] | None = None
 
     def __call__(self, index: int) -> np.ndarray:
+        """Frame ``index`` in grey, counted as a unit of the tracking's progress."""
+        image = self.peek(index)
+        self._ticker()
+        return image
+
+    def peek(self, index: int) -> np.ndarray:
+        """Frame ``index`` in grey, checked, not counted (a look beyond the planned work)."""
         image = np.asarray(self._frame(index))
         if image.dtype != np.uint8 or image.shape[2:] not in ((), (3,)):
             raise ValidationError(f"frame {index}: expected a BGR uint8 image, got "
@@ -63,7 +70,6 @@ class _GrayLoader:
         elif (image.shape[1], image.shape[0]) != self.size:
             raise ValidationError(f"frame {index}: size {image.shape[1]}x{image.shape[0]} differs "
                                   f"from the video's {self.size[0]}x{self.size[1]}")
-        self._ticker()
         return np.ascontiguousarray(image)
 
 
@@ -268,10 +274,8 @@ def flow_track(frame: FrameSource, n_frames: int, keyframes: Mapping[int, np.nda
             forward = pending.result()
         if transitions.is_transition(forward[0][-1], backward[0][-1], keys[a], keys[b]):
             # two tracks of two faces: split at the change of shot instead of blending them
-            past = np.asarray(frame(min(n - 1, 2 * b - a)))
-            split = transitions.split_frame(
-                a, b, cache.__getitem__,
-                cv2.cvtColor(past, cv2.COLOR_BGR2GRAY) if past.ndim == 3 else past)
+            split = transitions.split_frame(a, b, cache.__getitem__,
+                                            load.peek(min(n - 1, 2 * b - a)))
             if transitions.sound(a, b, split, forward, backward, scale):
                 found.append(split)
                 track, error = transitions.one_sided(a, b, split, forward, backward)

@@ -108,6 +108,7 @@ def resolve_gap(frame: FrameSource, lo: int, hi: int, keyframes: Mapping[int, np
     anchors = {f - lo: np.asarray(points, dtype=np.float32) for f, points in
                [*((f, keyframes[f]) for f in (lo, hi) if f in keyframes),
                 *((f, partial[f][0]) for f in (lo, hi) if f in partial and f not in keyframes)]}
+    breaks: list[int] = []  # shot changes the tracking finds in the gap
     if anchors and n > 2:
         x0, y0, x1, y1 = _track_window(prior_points, anchors.values())
         crop = np.array([x0, y0], dtype=np.float32)
@@ -116,7 +117,8 @@ def resolve_gap(frame: FrameSource, lo: int, hi: int, keyframes: Mapping[int, np
         track_points = tracked.points.astype(np.float64) + crop
         sigma_track = sigma_from_confidence(tracked.confidence, track_points)
         sigma_prior = sigma_from_confidence(prior_conf, prior_points)
-        if tracked.info.get("transitions"):
+        breaks = tracked.info.get("transitions", [])
+        if breaks:
             # a shot change: the run may have put it a frame elsewhere, and the mean of two
             # faces is neither; the fresh track from each side decides
             sigma_prior = np.full_like(sigma_prior, 1e6)
@@ -131,8 +133,7 @@ def resolve_gap(frame: FrameSource, lo: int, hi: int, keyframes: Mapping[int, np
     for i in whole:
         z[i] = keyframes[i + lo]
     smoothed = smooth_track(z, sigma, face_sizes(z), pinned=whole, pinned_points=pins,
-                            accel=accel, breaks=tracked.info.get("transitions", ())
-                            if anchors and n > 2 else ())
+                            accel=accel, breaks=breaks)
     moved = np.linalg.norm(smoothed - z, axis=-1)
     error = np.sqrt(sigma ** 2 + moved ** 2)
     iod = np.array([max(inter_ocular_distance(p), 4.0) for p in smoothed])[:, None]

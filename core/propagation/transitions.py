@@ -81,13 +81,12 @@ def split_frame(a: int, b: int, image: Callable[[int], np.ndarray],
 def one_sided(a: int, b: int, split: int, forward: Sequence[np.ndarray],
               backward: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Points ``(b-a-1, 68, 2)`` and accumulated errors ``(b-a-1, 68)`` for frames a+1..b-1:
-    the forward track's before ``split``, the backward track's from it."""
+    the forward track's (frames a..b-1) before ``split``, the backward track's (frames
+    b..a+1) from it."""
     ts = np.arange(a + 1, b)
     before = (ts < split)[:, None]
-    points = np.where(before[..., None], forward[0][np.minimum(ts - a, len(forward[0]) - 1)],
-                      backward[0][np.minimum(b - ts, len(backward[0]) - 1)])
-    errors = np.where(before, forward[1][np.minimum(ts - a, len(forward[1]) - 1)],
-                      backward[1][np.minimum(b - ts, len(backward[1]) - 1)])
+    points = np.where(before[..., None], forward[0][ts - a], backward[0][b - ts])
+    errors = np.where(before, forward[1][ts - a], backward[1][b - ts])
     return points, errors
 
 

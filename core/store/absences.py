@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from core.errors import ValidationError
-from core.frame_numbers import frame_number
+from core.frame_numbers import frame_list
 from core.segments import (
     Range,
     absent_mask,
@@ -50,7 +50,7 @@ def refuse_absent_frames(session: Session, video_id: int, frames: Iterable[int])
     mask = absent_mask(ranges, max(frames[-1], ranges[-1][1]) + 1)
     absent = [f for f in frames if f >= 0 and mask[f]]
     if absent:
-        shown = ", ".join(str(frame_number(f)) for f in absent[:5])
+        shown = frame_list(absent[:5])
         raise ValidationError(f"video {video_id}: frame(s) {shown} are marked 'no face'; clear "
                               "the mark before labelling them")
 
@@ -95,7 +95,7 @@ class AbsenceService:
                 AnnotationRow.video_id == video_id, AnnotationRow.frame >= lo,
                 AnnotationRow.frame <= hi).order_by(AnnotationRow.frame)).all()
             if labelled:
-                shown = ", ".join(str(frame_number(f)) for f in labelled[:5])
+                shown = frame_list(labelled[:5])
                 more = f" and {len(labelled) - 5} more" if len(labelled) > 5 else ""
                 raise ValidationError(f"video {video_id}: frame(s) {shown}{more} hold labels; "
                                       "a frame with no face has no points: delete those "
