@@ -184,7 +184,8 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
             elif finished and tracked_here:
                 # the flow baselines' output is not smoothed: neither is their estimate
                 estimate = holdout_nme(reader.frame, keyframes, segments, accel=None,
-                                       should_stop=should_stop)
+                                       should_stop=should_stop, tracked=(
+                                           result.frames, result.points, result.confidence))
         results = RunResults(result.frames, result.points, result.confidence, result.stats)
         info = result.info
         stopped = bool(info.get("stopped"))

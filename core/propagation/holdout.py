@@ -15,19 +15,23 @@ standard errors of the paired differences and by :data:`MIN_GAIN` of its error
 (leave-one-keyframe-out cross-validation that departs from the prior only on strong evidence).
 
 The estimate: a held-out keyframe sits in the middle of a gap twice as long as the real ones,
-where tracking has drifted further. Each held-out error is scaled by :func:`gap_factor`, the
-ratio of the mean error of the real frames to the held-out frame's under a random-walk drift
-from each anchor blended by inverse variance (≈ 0.555 for equal gaps); their mean is the run's
-*estimated NME*. The network of the TSAL methods cannot be part of it (it was trained on
-``k``); those methods scale it by what their fusion did to the held-out error of the few
-validation keyframes the network never saw (``trainer.tsal.validation.Check.gain``). How well
-it reads the true NME: docs/MEASUREMENTS.md, issue 12 §3.
+where tracking has drifted further. How much further, the tracker says itself: its own error
+estimate (its confidence inverted) is typically smaller in the real gaps than at the held-out
+keyframes, and :func:`tracker_scale` is the ratio of the two medians. Each held-out error is
+scaled by it; their mean is the run's *estimated NME*. Without the run's own track (or real
+gaps) the scale is :func:`gap_factor`, the same ratio under a random-walk drift from each anchor
+blended by inverse variance (≈ 0.555 for equal gaps), which real drift seldom is. The network of
+the TSAL methods cannot be part of it (it was trained on ``k``); those methods scale it by what
+their fusion did to the held-out error of the few validation keyframes the network never saw
+(``trainer.tsal.validation.Check.gain``). How well it reads the true NME: docs/MEASUREMENTS.md,
+issue 12 §3.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -103,6 +107,11 @@ class HeldOutTrack:
         distance = np.linalg.norm(smoothed[self.keyframe - self.first] - self.truth, axis=1)
         return float(distance.mean() / max(inter_ocular_distance(self.truth), 1e-6))
 
+    def own_error(self) -> float:
+        """The tracker's own error estimate at the held-out keyframe (inter-ocular distances)."""
+        i = self.keyframe - self.first
+        return float(self.sigma[i].mean() / max(inter_ocular_distance(self.points[i]), 4.0))
+
 
 def candidates(keyframes: Sequence[int], segments: Sequence[Range]) -> list[tuple[int, int, int]]:
     """(a, k, b) for every keyframe k with keyframes a < k < b on both sides in its segment."""
@@ -166,13 +175,51 @@ def gap_factor(first: int, keyframe: int, last: int) -> float:
     return float(real / held)
 
 
-def estimate(tracks: Sequence[HeldOutTrack], accel: float | None) -> HoldoutEstimate | None:
+def own_error(points: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """Per frame, a tracker's own estimate of its error (its confidence inverted, mean over the
+    points) in inter-ocular distances."""
+    points = np.asarray(points, np.float64)
+    sigma = sigma_from_confidence(np.asarray(confidence, np.float64), points)
+    iod = np.maximum(np.asarray(inter_ocular_distance(points), np.float64), 4.0)
+    return sigma.mean(axis=1) / np.atleast_1d(iod)
+
+
+def gap_frames(keyframes: Iterable[int], segments: Sequence[Range]) -> list[int]:
+    """The frames between two keyframes of one segment (not before a segment's first keyframe
+    or after its last, where tracking runs one way only)."""
+    keys = sorted({int(k) for k in keyframes})
+    frames: list[int] = []
+    for first, last in segments:
+        inside = [k for k in keys if first <= k <= last]
+        for a, b in pairwise(inside):
+            frames += range(a + 1, b)
+    return frames
+
+
+def tracker_scale(tracks: Sequence[HeldOutTrack], points: np.ndarray, confidence: np.ndarray,
+                  frames: Sequence[int]) -> float | None:
+    """How much smaller than at the held-out keyframes the tracker's own error estimate is in
+    the run's real gaps: the median of :func:`own_error` over ``frames`` (rows of the run's
+    tracked ``points``/``confidence``, :func:`gap_frames`) over its median at the held-out
+    keyframes. Medians: a lost face's capped confidence must not decide it. None without
+    either (the estimate then uses :func:`gap_factor`)."""
+    if not tracks or not len(frames):
+        return None
+    rows = np.asarray(frames, np.int64)
+    real = float(np.median(own_error(np.asarray(points)[rows], np.asarray(confidence)[rows])))
+    held = float(np.median([t.own_error() for t in tracks]))
+    return real / held if held > 0 else None
+
+
+def estimate(tracks: Sequence[HeldOutTrack], accel: float | None, scale: float | None = None
+             ) -> HoldoutEstimate | None:
     """The estimate of the run's NME from smoothing the held-out tracks with ``accel`` (at the
     video's frame rate; ``None`` for a method that does not smooth): each held-out error scaled
-    by its :func:`gap_factor`."""
+    by ``scale`` (:func:`tracker_scale`), or by its :func:`gap_factor` without one."""
     if not tracks:
         return None
-    errors = {t.keyframe: t.error(accel) * gap_factor(t.first, t.keyframe, t.last)
+    errors = {t.keyframe: t.error(accel) * (gap_factor(t.first, t.keyframe, t.last)
+                                            if scale is None else scale)
               for t in tracks}
     return HoldoutEstimate(float(np.mean(list(errors.values()))), errors)
 
@@ -189,15 +236,16 @@ class SmootherChoice:
 
 
 def choose_accel(tracks: Sequence[HeldOutTrack], fixed: float, fps_scale: float = 1.0,
-                 grid: Sequence[float] = ACCEL_GRID) -> SmootherChoice:
+                 grid: Sequence[float] = ACCEL_GRID, scale: float | None = None
+                 ) -> SmootherChoice:
     """Leave-one-keyframe-out choice of the smoother's setting: the one of ``grid`` whose
     smoothed held-out tracks come closest to the held-out labels (``fps_scale`` turns a 30-fps
     setting into the video's), if it beats ``fixed`` by :data:`SIGNIFICANCE` standard errors
     and by :data:`MIN_GAIN` of its error; ``fixed`` otherwise, and with fewer than
-    :data:`MIN_HELD_OUT` tracks."""
+    :data:`MIN_HELD_OUT` tracks; the estimates are scaled by ``scale`` (:func:`estimate`)."""
     if len(tracks) < MIN_HELD_OUT:
-        return SmootherChoice(fixed, "fixed", estimate(tracks, fixed * fps_scale), {})
-    tried = {float(a): estimate(tracks, a * fps_scale) for a in sorted({*grid, fixed})}
+        return SmootherChoice(fixed, "fixed", estimate(tracks, fixed * fps_scale, scale), {})
+    tried = {float(a): estimate(tracks, a * fps_scale, scale) for a in sorted({*grid, fixed})}
     best = min(tried, key=lambda a: tried[a].nme)  # type: ignore[union-attr]
     gain = np.array([tried[fixed].errors[k] - tried[best].errors[k]  # type: ignore[union-attr]
                      for k in tried[fixed].errors])  # type: ignore[union-attr]
@@ -212,10 +260,20 @@ def choose_accel(tracks: Sequence[HeldOutTrack], fixed: float, fps_scale: float 
 def holdout_nme(frame_of: Callable[[int], np.ndarray], keyframes: Mapping[int, np.ndarray],
                 segments: Sequence[Range], *, limit: int = LIMIT,
                 accel: float | None = DEFAULT_ACCEL, progress: Progress | None = None,
-                should_stop: ShouldStop | None = None) -> HoldoutEstimate | None:
+                should_stop: ShouldStop | None = None,
+                tracked: tuple[Sequence[int], np.ndarray, np.ndarray] | None = None
+                ) -> HoldoutEstimate | None:
     """The estimate (see the module docstring), or None without a keyframe to hold out;
-    ``accel`` None for a method whose output is not smoothed (the flow baselines)."""
+    ``accel`` None for a method whose output is not smoothed (the flow baselines);
+    ``tracked``: the run's frames (video numbering), points and confidence, for
+    :func:`tracker_scale`."""
     triples = chosen_triples(list(keyframes), segments, limit)
     tracks = track_held_out(frame_of, keyframes, triples, progress=progress,
                             should_stop=should_stop)
-    return estimate(tracks, accel)
+    scale = None
+    if tracked is not None:
+        frames, points, confidence = tracked
+        row = {int(f): i for i, f in enumerate(frames)}
+        rows = [row[f] for f in gap_frames(keyframes, segments) if f in row]
+        scale = tracker_scale(tracks, points, confidence, rows)
+    return estimate(tracks, accel, scale)

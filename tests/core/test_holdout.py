@@ -70,3 +70,42 @@ def test_an_unsmoothed_method_is_estimated_from_its_raw_track():
     assert raw is not None and np.isclose(raw.nme, 0.0)
     track = HeldOutTrack(0, 5, 10, truth + wobble, np.ones((11, 68)), truth)
     assert np.isclose(estimate([track], None).nme, 2.0 / iod * gap_factor(0, 5, 10))
+
+
+def test_the_frames_of_real_gaps_lie_between_two_keyframes_of_one_segment():
+    from core.propagation.holdout import gap_frames
+
+    assert gap_frames([0, 3, 6], [(0, 9)]) == [1, 2, 4, 5]  # not 7-9: after the last keyframe
+    assert gap_frames([2, 4, 7, 9], [(0, 5), (6, 9)]) == [3, 8]  # never across a segment's end
+    assert gap_frames([4], [(0, 9)]) == []
+
+
+def _confidence_for(error_iod: float, points: np.ndarray) -> np.ndarray:
+    """The confidence a tracker gives to points it thinks are ``error_iod`` inter-ocular
+    distances off (the inverse of ``sigma_from_confidence``)."""
+    from core.propagation.common import CONF_FRACTION
+
+    return np.full(points.shape[:2], np.exp(-error_iod / CONF_FRACTION))
+
+
+def test_the_estimate_is_scaled_by_the_trackers_own_error_in_the_real_gaps():
+    from core.propagation.holdout import HeldOutTrack, estimate, gap_factor, tracker_scale
+
+    truth = face().astype(np.float64)
+    iod = inter_ocular_distance(truth)
+    points = np.repeat(truth[None], 11, axis=0)
+    sigma_k = 0.04 * iod  # the tracker thinks the held-out keyframe is 4 % off ...
+    track = HeldOutTrack(0, 5, 10, points + [1.0, 0.0], np.full((11, 68), sigma_k), truth)
+    assert np.isclose(track.own_error(), 0.04)
+    # ... and the run's real frames 1 % off (two thirds of them; the rest a lost face)
+    run_points = np.repeat(truth[None], 30, axis=0)
+    conf = _confidence_for(0.01, run_points)
+    conf[20:] = 0.05
+    scale = tracker_scale([track], run_points, conf, list(range(30)))
+    assert np.isclose(scale, 0.25, rtol=1e-3)  # medians: the lost third does not decide it
+    scaled = estimate([track], None, scale)
+    assert np.isclose(scaled.nme, 1.0 / iod * 0.25, rtol=1e-3)
+    # without the run's track it falls back to the random-walk model
+    assert np.isclose(estimate([track], None).nme, 1.0 / iod * gap_factor(0, 5, 10))
+    assert tracker_scale([track], run_points, conf, []) is None
+    assert tracker_scale([], run_points, conf, [1]) is None

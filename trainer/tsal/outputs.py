@@ -30,13 +30,18 @@ def _with_keys(points: np.ndarray, conf: np.ndarray, keys: dict[int, np.ndarray]
     return Propagation(points, conf, name, **extra)
 
 
-def smoother_choice(tracks: list[holdout.HeldOutTrack], cfg: TSALConfig, fps: float | None
-                     ) -> holdout.SmootherChoice:
-    """The final smoother's setting for this segment (see the module docstring)."""
+def smoother_choice(tracks: list[holdout.HeldOutTrack], cfg: TSALConfig, fps: float | None,
+                    prior: Propagation, keys: dict[int, np.ndarray]) -> holdout.SmootherChoice:
+    """The final smoother's setting for this segment (see the module docstring), with the
+    run's estimate scaled to its real gaps by the flow prior's own error
+    (:func:`holdout.tracker_scale`)."""
+    scale = holdout.tracker_scale(tracks, prior.points, prior.confidence,
+                                  holdout.gap_frames(keys, [(0, len(prior.points) - 1)]))
     if cfg.smooth_choice == "held-out":
-        return holdout.choose_accel(tracks, cfg.smooth_accel, accel_at(1.0, fps))
-    return holdout.SmootherChoice(cfg.smooth_accel, "fixed",
-                                  holdout.estimate(tracks, accel_at(cfg.smooth_accel, fps)), {})
+        return holdout.choose_accel(tracks, cfg.smooth_accel, accel_at(1.0, fps), scale=scale)
+    return holdout.SmootherChoice(
+        cfg.smooth_accel, "fixed",
+        holdout.estimate(tracks, accel_at(cfg.smooth_accel, fps), scale), {})
 
 
 def sources(preds: dict[str, dict[str, np.ndarray]], prior: Propagation,

@@ -212,7 +212,8 @@ def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[in
         trained, bar = _train_and_predict(frames, keys, cfg, options, progress, should_stop)
         if cache is not None and not trained.info["stopped"]:
             cache.put(cache_key, trained)
-    choice = outputs.smoother_choice(trained.held_out, cfg, options.fps)
+    choice = outputs.smoother_choice(trained.held_out, cfg, options.fps, trained.prior,
+                                     keys)
     result = outputs.sources(trained.preds, trained.prior, keys,
                              replace(cfg, smooth_accel=choice.accel), options.fps,
                              trained.info["trust"])
