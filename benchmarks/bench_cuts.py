@@ -1,7 +1,7 @@
 """Benchmark: shot-cut detection from the video index (issue 12 §2).
 
     python benchmarks/bench_cuts.py [--clips 3] [--frames 240] [--cuts 3] [--dissolve 12]
-                                    [--size 320 240] [--work DIR] [--out FILE.json]
+                                    [--fade 12] [--size 320 240] [--work DIR] [--out FILE.json]
                                     [--video FILE ...]
 
 Synthetic clips (procedural faces, seeds 0, 1, ...), each indexed as ``add-video`` indexes it
@@ -9,16 +9,18 @@ Synthetic clips (procedural faces, seeds 0, 1, ...), each indexed as ``add-video
 
 - *hard*: ``--cuts`` hard cuts between shots of other faces (hard motion);
 - *dissolve*: the same with ``--dissolve`` frames of cross-dissolve at each cut;
+- *fade*: the same with ``--fade`` frames of fade through black at each cut;
 - *pan*: one shot whose camera pans away from the face and back (no cut);
 - *fast*: one shot of hard motion (no cut).
 
-With ``--nme METHOD`` each *hard* clip is also propagated (its keyframes: every shot's first
-frame and every ``--stride``-th frame, so the frames before a cut have a keyframe on one side
-only) twice, with the cuts found and with none (as before issue 12), and the NME of the
+With ``--nme METHOD`` each *hard* and *fade* clip is also propagated (its keyframes: every
+shot's first frame, or with a fade the first and last frames at full brightness around it, and
+every ``--stride``-th frame outside the fades, so the frames before a cut have a keyframe on one
+side only) twice, with the cuts found and with none (as before issue 12), and the NME of the
 non-keyframes within ``--near`` frames of a cut is compared with that of the others.
 
 A detection counts as true when it lies within 1 frame of a hard cut, or within half the
-dissolve (+1) of a dissolve's middle. Prints precision and recall per kind (pooled over the
+dissolve or fade (+1) of its middle. Prints precision and recall per kind (pooled over the
 clips) and the false detections of the cut-free kinds. Each ``--video`` (real footage, e.g.
 ``../shared/data/videos/*.mp4``) is searched as it is (a single shot: every detection is
 false) and as *jump cuts* made from it: its frames with three stretches of ``--jump`` frames
@@ -40,14 +42,15 @@ from core.cuts import detect_cuts
 from core.video import probe_video
 from evaluation.synthetic.clip import make_clip
 
-KINDS = ("hard", "dissolve", "pan", "fast")
+KINDS = ("hard", "dissolve", "fade", "pan", "fast")
 
 
 def _clip(kind: str, seed: int, args: argparse.Namespace, work: Path) -> tuple[Path, list[int]]:
     folder = work / f"{kind}{seed:03d}"
     options: dict = {"difficulty": "hard"}
-    if kind in ("hard", "dissolve"):
-        options.update(cuts=args.cuts, dissolve=args.dissolve if kind == "dissolve" else 0)
+    if kind in ("hard", "dissolve", "fade"):
+        options.update(cuts=args.cuts, dissolve=args.dissolve if kind == "dissolve" else 0,
+                       fade=args.fade if kind == "fade" else 0)
     if kind == "pan":
         options.update(leave=(args.frames // 2 - 10, args.frames // 2 + 10))
     if not (folder / "clip.json").is_file():
@@ -85,12 +88,16 @@ def _nme_near_cuts(folder: Path, truth: list[int], args: argparse.Namespace,
     from trainer.jobs import propagate_video
 
     frames = args.frames
+    half = (json.loads((folder / "clip.json").read_text()).get("fade", 0) + 1) // 2
     clip = work / f"nme-{folder.name}"
-    if not clip.exists():  # keyframes: shot starts and every stride-th frame
+    if not clip.exists():  # keyframes: shot starts and every stride-th frame, none in a fade
         shutil.copytree(folder, clip)
         shutil.rmtree(clip / "annot")
         (clip / "annot").mkdir()
-        for t in sorted({*range(0, frames, args.stride), *truth}):
+        starts = {c + half for c in truth} | {c - 1 - half for c in truth if half}
+        for t in sorted({*range(0, frames, args.stride), *starts}):
+            if any(c - half <= t < c + half for c in truth):
+                continue
             shutil.copy(clip / "gt" / f"{t + 1:06d}.pts", clip / "annot" / f"{t + 1:06d}.pts")
     gt = read_ground_truth(clip, frames)
     result = {"clip": folder.name}
@@ -109,6 +116,10 @@ def _nme_near_cuts(folder: Path, truth: list[int], args: argparse.Namespace,
         rest = np.array([not n and int(f) not in keys for f, n in zip(labels.frames, near)])
         result[used] = {"near": round(float(errors[near].mean()), 3),
                         "rest": round(float(errors[rest].mean()), 3)}
+        if half:  # the frames near a fade that are at least half as bright as the shot
+            dark = np.array([any(c - 1 - half / 2 < int(f) < c + half / 2 for c in truth)
+                             for f in labels.frames])
+            result[used]["near_visible"] = round(float(errors[near & ~dark].mean()), 3)
     return result
 
 
@@ -130,6 +141,7 @@ def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=240)
     parser.add_argument("--cuts", type=int, default=3)
     parser.add_argument("--dissolve", type=int, default=12)
+    parser.add_argument("--fade", type=int, default=12)
     parser.add_argument("--size", type=int, nargs=2, default=(320, 240))
     parser.add_argument("--work", type=Path)
     parser.add_argument("--out", type=Path)
@@ -153,7 +165,8 @@ def main() -> int:
             folder, truth = _clip(kind, seed, args, work)
             _info, index = probe_video(folder / "vid.avi")
             found = detect_cuts(index.fingerprints)
-            tolerance = 1 if kind != "dissolve" else args.dissolve // 2 + 1
+            tolerance = {"dissolve": args.dissolve // 2 + 1,
+                         "fade": args.fade // 2 + 1}.get(kind, 1)
             hits, false, miss = _match(found, truth, tolerance)
             tp, fp, missed = tp + hits, fp + false, missed + miss
             details.append({"kind": kind, "seed": seed, "truth": truth, "found": found})
@@ -182,14 +195,17 @@ def main() -> int:
               f"{missed} missed)")
     nme = []
     if args.nme:
-        for seed in range(args.clips):
-            folder, truth = _clip("hard", seed, args, work)
-            nme.append(_nme_near_cuts(folder, truth, args, work))
+        for kind in ("hard", "fade"):
+            for seed in range(args.clips):
+                folder, truth = _clip(kind, seed, args, work)
+                nme.append(_nme_near_cuts(folder, truth, args, work))
         print("\n| clip | cuts used | NME % near cuts | NME % elsewhere |")
         print("|---|---|---|---|")
         for row in nme:
             for used in ("found", "none"):
-                print(f"| {row['clip']} | {used} | {row[used]['near']} | {row[used]['rest']} |")
+                visible = row[used].get("near_visible")
+                print(f"| {row['clip']} | {used} | {row[used]['near']} | {row[used]['rest']} |"
+                      + (f" near, at least half bright: {visible}" if visible else ""))
     if args.out:
         args.out.write_text(json.dumps({"rows": rows, "clips": details, "real": real,
                                         "nme": nme}, indent=1) + "\n")

@@ -11,11 +11,17 @@ treats it like a no-face boundary.
   A cut is also a spike: its change is at least ``SPIKE`` × the larger of its neighbours'
   changes, which a pan or fast motion (a stretch of large changes) is not.
 
-Thresholds are relative to the video's own changes over ``LOCAL`` frames either side. Gradual
-transitions (dissolves, fades) are not found: on these grey block means a dissolve between two
-shots changes the picture no faster than hard motion does (docs/MEASUREMENTS.md, issue 12);
-tracking finds them where the keyframes of a gap show two faces
-(:mod:`core.propagation.transitions`), and a person adds such a cut by hand.
+- *Fades* through black (or any flat picture): a run of frames whose contrast (the spread of
+  the block means) falls below ``FLAT`` × its local median, or below ``FLAT_LEVELS`` grey
+  levels and ``FLAT`` × the video's median, with ordinary frames on both sides whose pictures
+  differ (normalised block means ``SAME_PICTURE`` apart or more: the same picture on both
+  sides is a dip within one shot). The cut is the run's middle frame.
+
+Thresholds are relative to the video's own changes over ``LOCAL`` frames either side.
+Dissolves are not found here: on these grey block means a dissolve between two shots changes
+the picture no faster than hard motion does (docs/MEASUREMENTS.md, issue 12); tracking finds
+them where the keyframes of a gap show two faces (:mod:`core.propagation.transitions`), and a
+person adds such a cut by hand.
 """
 
 from __future__ import annotations
@@ -33,6 +39,15 @@ MARGIN = 4.0
 FLOOR = 12.0
 #: ... and at least this × the larger change of the frames before and after it.
 SPIKE = 3.0
+#: A frame is flat when its contrast is at most this × the local median contrast ...
+FLAT = 0.25
+#: ... or at most this many grey levels and FLAT × the video's median contrast (a long black
+#: stretch lowers the local median; a dim video is not all flat).
+FLAT_LEVELS = 2.0
+#: The sharpest frame this far either side of a flat run stands for the shot it leaves or enters.
+FADE_REACH = 15
+#: Pictures at most this far apart (mean absolute difference of z-scored block means) are one.
+SAME_PICTURE = 0.3
 
 
 def frame_changes(fingerprints: np.ndarray, lag: int = 1) -> np.ndarray:
@@ -81,6 +96,42 @@ def abrupt_cuts(fingerprints: np.ndarray) -> list[int]:
     return cuts
 
 
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) of every run of True in ``mask``."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def _normalised(fp: np.ndarray, frame: int) -> np.ndarray:
+    centred = fp[frame] - fp[frame].mean()
+    return centred / max(float(centred.std()), 1e-6)
+
+
+def fade_cuts(fingerprints: np.ndarray) -> list[int]:
+    """The middle frames of the fades through a flat picture (see the module docstring)."""
+    fp = np.asarray(fingerprints, dtype=np.float64)
+    if len(fp) < 3:
+        return []
+    contrast = fp.std(axis=1)
+    flat = ((contrast <= FLAT * _local_median(contrast))
+            | ((contrast <= FLAT_LEVELS) & (contrast <= FLAT * np.median(contrast))))
+    cuts = []
+    for first, last in _runs(flat):
+        if first == 0 or last == len(fp) - 1:
+            continue  # the video starts or ends in it: a fade in or out, not between shots
+        before = max(range(max(0, first - FADE_REACH), first), key=contrast.__getitem__)
+        after = max(range(last + 1, min(len(fp), last + 1 + FADE_REACH)),
+                    key=contrast.__getitem__)
+        change = np.abs(_normalised(fp, after) - _normalised(fp, before)).mean()
+        if change >= SAME_PICTURE:
+            cuts.append((first + last + 1) // 2)
+    return cuts
+
+
 def detect_cuts(fingerprints: np.ndarray) -> list[int]:
-    """The frames that start a new shot, sorted (never frame 0)."""
-    return abrupt_cuts(fingerprints)
+    """The frames that start a new shot, sorted (never frame 0): abrupt cuts, and fades not
+    already marked by an abrupt cut within their reach."""
+    abrupt = abrupt_cuts(fingerprints)
+    fades = [f for f in fade_cuts(fingerprints)
+             if not any(abs(f - c) <= FADE_REACH for c in abrupt)]
+    return sorted([*abrupt, *fades])

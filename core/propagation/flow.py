@@ -42,6 +42,11 @@ FB_FAIL_FRACTION = 0.03
 #: A track's blend weight is multiplied by exp(-accumulated FB error / (this x inter-ocular)).
 BLEND_FB_FRACTION = 0.03
 LK_MAX_LEVEL = 3
+#: A step between frames whose brightness differs by more than this factor (a fade, a jump of
+#: the camera's exposure) is tracked on the second frame brought to the first's brightness, at
+#: most MAX_GAIN times brighter: the flow assumes a constant brightness.
+EXPOSURE_STEP = 1.03
+MAX_GAIN = 8.0
 
 
 class _GrayLoader:
@@ -112,6 +117,7 @@ class _Stepper:
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Points moved from ``src`` to ``dst``, their FB error and whether the step succeeded."""
         p0 = np.ascontiguousarray(pts, dtype=np.float32).reshape(-1, 1, 2)
+        dst = matched_exposure(src, dst)
         if self._dis is None:
             p1, st1, _ = cv2.calcOpticalFlowPyrLK(src, dst, p0, None, **self._lk)
             back, st2, _ = cv2.calcOpticalFlowPyrLK(dst, src, p1, None, **self._lk)
@@ -135,6 +141,20 @@ class _Stepper:
         fb = np.linalg.norm(back.astype(np.float64) - pts, axis=1)
         fb = np.where(np.isfinite(fb), fb, np.inf)
         return p1, fb, ok
+
+
+def matched_exposure(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """``dst`` as it is, or brought to ``src``'s brightness where the median ratio of the two
+    frames' brightness, place by place on 1/8-size copies, is beyond :data:`EXPOSURE_STEP`: a
+    fade scales every place alike, while motion moves the ratios both ways and an occluder
+    changes only the places it covers, which the median leaves out."""
+    small = [cv2.resize(im, (max(1, im.shape[1] // 8), max(1, im.shape[0] // 8)),
+                        interpolation=cv2.INTER_AREA).astype(np.float32) + 1.0
+             for im in (src, dst)]
+    gain = float(np.exp(np.median(np.log(small[1] / small[0]))))
+    if abs(np.log(gain)) <= np.log(EXPOSURE_STEP):
+        return dst
+    return np.clip(dst.astype(np.float32) / max(gain, 1.0 / MAX_GAIN), 0, 255).astype(np.uint8)
 
 
 def _sample(field: np.ndarray, pts: np.ndarray) -> np.ndarray:

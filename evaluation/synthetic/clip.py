@@ -91,7 +91,7 @@ def make_clip(out_dir: str | os.PathLike[str], face: FaceSource | None = None, f
               size: tuple[int, int] = (640, 480), progress: Progress | None = None,
               should_stop: ShouldStop | None = None,
               leave: tuple[int, int] | None = None, cuts: int = 0, dissolve: int = 0,
-              motion: str = "smooth") -> ClipInfo:
+              motion: str = "smooth", fade: int = 0) -> ClipInfo:
     """Write one synthetic clip into ``out_dir`` and describe it; same arguments, same files.
 
     ``face`` None draws a procedural face for ``seed``. ``leave`` (first, last): the camera
@@ -99,15 +99,18 @@ def make_clip(out_dir: str | os.PathLike[str], face: FaceSource | None = None, f
     ``LEAVE_RAMP`` frames before and back in over those after); no keyframe is written where
     any point is outside the image. ``clip.json`` is written last, so a folder without it is an
     interrupted clip. ``cuts`` > 0 makes a film of ``cuts + 1`` shots of other faces
-    (``evaluation.synthetic.shots``; ``dissolve`` frames of cross-dissolve at each cut, 0 for
-    hard cuts), each shot's first frame a keyframe. ``motion`` is one of
-    ``evaluation.synthetic.motion.MOTIONS`` ("shaky": a faster, hand-held motion). Raises
+    (``evaluation.synthetic.shots``; ``dissolve`` frames of cross-dissolve or ``fade`` frames
+    of fade through black at each cut, 0 for hard cuts), each shot's first frame a keyframe
+    (with a fade, the first and last frames at full brightness around it instead). ``motion``
+    is one of ``evaluation.synthetic.motion.MOTIONS`` ("shaky": a faster, hand-held motion). Raises
     CancelledError when ``should_stop()`` turns true.
     """
     validate_clip_args(frames, stride, difficulty, size, motion)
     frames, stride, size = int(frames), int(stride), (int(size[0]), int(size[1]))
-    renderer = (ShotRenderer(face, frames, difficulty, seed, size, cuts, dissolve, motion) if cuts
-                else ClipRenderer(face, frames, difficulty, seed, size, motion))
+    if dissolve and fade:
+        raise ValidationError("a cut is a dissolve or a fade, not both: give dissolve or fade")
+    renderer = (ShotRenderer(face, frames, difficulty, seed, size, cuts, dissolve, motion, fade)
+                if cuts else ClipRenderer(face, frames, difficulty, seed, size, motion))
     if leave is not None:
         pan_away(renderer.scene.motion.centre, leave, size)
     out_dir = Path(out_dir)
@@ -115,7 +118,12 @@ def make_clip(out_dir: str | os.PathLike[str], face: FaceSource | None = None, f
     (out_dir / "gt").mkdir(parents=True, exist_ok=True)
     keyframes = keyframe_indices(frames, stride)
     if cuts:
-        keyframes = sorted(set(keyframes) | set(renderer.starts) | {c - 1 for c in renderer.cuts})
+        half = (int(fade) + 1) // 2  # a keyframe is never a black frame of a fade
+        cuts_at = renderer.cuts
+        keyframes = sorted(set(keyframes) | set(renderer.starts) - set(cuts_at)
+                           | {c + half for c in cuts_at} | {c - 1 - half for c in cuts_at})
+        keyframes = [k for k in keyframes if 0 <= k < frames and not any(
+            c - half <= k < c + half for c in cuts_at)]
     _clear_previous(out_dir, frames, keyframes)
     keyset = set(keyframes)
     occluded_points: dict[str, list[int]] = {}
@@ -159,6 +167,7 @@ def make_clip(out_dir: str | os.PathLike[str], face: FaceSource | None = None, f
         "inter_ocular_px": [round(float(min(iods)), 2), round(float(max(iods)), 2)],
         "leave": None if leave is None else [int(leave[0]), int(leave[1])],
         "cuts": renderer.cuts if cuts else [], "dissolve": int(dissolve) if cuts else 0,
+        "fade": int(fade) if cuts else 0,
     }
     (out_dir / "clip.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     logger.info("wrote %s: %d frames, %s, face %s", out_dir, frames, difficulty,

@@ -3,8 +3,10 @@
 ``ShotRenderer`` renders frame t of a clip made of ``cuts + 1`` shots of equal length, each its
 own ``ClipRenderer`` (another procedural face, or the same photo with other motion, for seed
 ``seed + 1000 k``). With ``dissolve`` > 0 each cut is a cross-dissolve over that many frames
-centred on it; the landmarks are those of the outgoing shot before the cut frame and of the
-incoming one from it. It stands in for a ``ClipRenderer`` in ``make_clip``.
+centred on it; with ``fade`` > 0 a fade through black over that many frames (the outgoing shot
+darkens to black at the frame before the cut, the incoming one brightens from black at the cut
+frame). The landmarks are those of the outgoing shot before the cut frame and of the incoming
+one from it. It stands in for a ``ClipRenderer`` in ``make_clip``.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ def shot_starts(frames: int, cuts: int) -> list[int]:
 class ShotRenderer:
     def __init__(self, face: FaceSource | None, frames: int, difficulty: str, seed: int,
                  size: tuple[int, int], cuts: int, dissolve: int = 0,
-                 motion: str = "smooth") -> None:
+                 motion: str = "smooth", fade: int = 0) -> None:
         self.starts = shot_starts(frames, cuts)
         self.ends = [*self.starts[1:], frames]
-        self.dissolve = int(dissolve)
+        self.dissolve, self.fade = int(dissolve), int(fade)
         self.shots = [ClipRenderer(face, end - start, difficulty, seed + 1000 * k, size,
                                    motion)
                       for k, (start, end) in enumerate(zip(self.starts, self.ends))]
@@ -55,6 +57,12 @@ class ShotRenderer:
                 weight = mix if t < cut else 1.0 - mix
                 image = (frame.image.astype(np.float32) * (1 - weight)
                          + other.image.astype(np.float32) * weight)
+                frame = RenderedFrame(np.clip(image, 0, 255).astype(np.uint8), frame.points,
+                                      frame.occluded)
+            if self.fade and cut - self.fade / 2 <= t < cut + self.fade / 2:
+                # black at cut - 1 and cut, full brightness half the fade away
+                level = ((cut - 1 - t) if t < cut else (t - cut)) / (self.fade / 2)
+                image = frame.image.astype(np.float32) * level
                 frame = RenderedFrame(np.clip(image, 0, 255).astype(np.uint8), frame.points,
                                       frame.occluded)
         return frame

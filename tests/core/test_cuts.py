@@ -108,3 +108,58 @@ def test_schema_3_projects_gain_the_cuts_table(tmp_path, film):
     with Project.open(path) as project:
         assert project.cuts.frames(video) == []  # an older video: nothing found yet
         assert project.cuts.detect(video) == [20, 40]
+
+
+def _pictures(n: int, seed: int) -> np.ndarray:
+    """Fingerprints of a still picture with texture (block means spread over ~40 grey levels),
+    one per seed, with a little noise per frame."""
+    rng = np.random.default_rng(seed)
+    picture = rng.uniform(60, 200, 64)
+    return picture[None] + np.random.default_rng(seed + 100).normal(0, 0.5, (n, 64))
+
+
+def _faded(before: np.ndarray, after: np.ndarray, half: int) -> np.ndarray:
+    """``before`` fading to black over its last ``half`` frames, ``after`` fading in from
+    black over its first ``half`` (as the synthetic films' fades)."""
+    out = np.concatenate([before, after]).copy()
+    cut = len(before)
+    for t in range(cut - half, cut + half):
+        level = ((cut - 1 - t) if t < cut else (t - cut)) / half
+        out[t] *= level
+    return out
+
+
+def test_a_fade_through_black_between_two_pictures_is_a_cut_at_its_middle():
+    from core.cuts import fade_cuts
+
+    film = _faded(_pictures(60, 1), _pictures(60, 2), 6)
+    assert fade_cuts(film) == [60]
+    assert detect_cuts(film) == [60]
+    # a dip to black and back to the same picture is not a change of shot
+    assert detect_cuts(_faded(_pictures(60, 1), _pictures(60, 1), 6)) == []
+    # a video that opens or closes on black: a fade in or out, no cut
+    opening = _pictures(80, 1)
+    opening[:10] *= np.linspace(0, 1, 10)[:, None]
+    assert detect_cuts(opening) == []
+    # a fade out followed by a hard cut in is one cut, not two
+    hard_in = np.concatenate([_faded(_pictures(60, 1), _pictures(60, 2), 6)[:60],
+                              _pictures(60, 2)])
+    assert len(detect_cuts(hard_in)) == 1
+
+
+def test_a_dim_video_is_not_cut_at_every_dark_stretch():
+    dim = _pictures(120, 3) * 0.02  # contrast about one grey level everywhere
+    dim[50:70] *= 3.0  # a brighter moment
+    assert detect_cuts(dim) == []
+
+
+def test_a_fade_film_keeps_its_keyframes_off_the_dark_frames(tmp_path):
+    folder = tmp_path / "fade001"
+    info = make_clip(folder, None, frames=60, stride=10, difficulty="easy", seed=3,
+                     size=(160, 120), cuts=1, fade=8)
+    meta = json.loads((folder / "clip.json").read_text())
+    assert meta["cuts"] == [30] and meta["fade"] == 8
+    assert {25, 34} <= set(info.keyframes)  # full brightness either side of the fade
+    assert not any(26 <= k < 34 for k in info.keyframes)
+    with pytest.raises(ValidationError, match="dissolve or a fade"):
+        make_clip(tmp_path / "both", None, frames=20, cuts=1, dissolve=4, fade=4)
