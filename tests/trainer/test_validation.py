@@ -148,3 +148,17 @@ def test_the_gain_is_fused_over_tracked_and_never_above_one() -> None:
     assert check.gain(CheckResult(10, 0.05, 0.01, 1.0)) == pytest.approx(0.25)
     assert check.gain(CheckResult(10, 0.09, 0.06, 1e3)) == 1.0  # fusion worse: tracking's
     assert check.gain(None) == 1.0
+
+
+def test_a_trust_other_than_the_networks_own_needs_the_keyframes_to_agree():
+    from trainer.tsal.validation import DEFAULT_TRUST, supported_trust
+
+    own = np.array([0.020, 0.021, 0.019, 0.030, 0.022])
+    # ignoring the network wins on four keyframes by a little and loses one by a lot: the
+    # median prefers it, the keyframes on average do not
+    ignore = np.array([0.0195, 0.0205, 0.0185, 0.060, 0.0215])
+    assert np.median(ignore) < np.median(own)
+    assert supported_trust({DEFAULT_TRUST: own, 1e3: ignore}, 1e3) == DEFAULT_TRUST
+    # a consistent gain on every keyframe is taken
+    assert supported_trust({DEFAULT_TRUST: own, 1e3: own - 0.004}, 1e3) == 1e3
+    assert supported_trust({DEFAULT_TRUST: own}, DEFAULT_TRUST) == DEFAULT_TRUST

@@ -11,6 +11,10 @@ product must label without knowing its label, so it measures what the user gets 
 - their points are fused with the flow point as the final output fuses them
   (:func:`trainer.tsal.fusion.combine`), the network's error estimate scaled by each value of
   :data:`TRUST_GRID`; the check's score is the held-out NME of the best of these.
+- the trust the run then uses is that best one only where the validation keyframes agree: its
+  mean gain over the network's own estimate (trust 1) per keyframe must reach
+  :data:`TRUST_EVIDENCE` standard errors (a median over 3-6 keyframes alone picked a trust that
+  cost up to 11 % NME on the bench clips, docs/MEASUREMENTS.md issue 13 §1); trust 1 otherwise.
 
 Every :data:`CHECK_EVERY` steps the check runs (a forward pass over a few dozen crops);
 :class:`EarlyStop` ends training when the score has not improved by :data:`IMPROVEMENT` for
@@ -49,6 +53,10 @@ PATIENCE = 3
 IMPROVEMENT = 0.02
 #: Scales of the network's error estimate tried in the held-out fusion (1 = as estimated).
 TRUST_GRID = (0.5, 1.0, 2.0, 4.0, 8.0, 1e3)
+#: The trust kept without evidence, and the evidence another needs (standard errors of the
+#: per-keyframe gains over it).
+DEFAULT_TRUST = 1.0
+TRUST_EVIDENCE = 1.0
 #: Frames sampled to measure the network's typical error (as the final fusion does).
 SAMPLE_FRAMES = 48
 
@@ -87,21 +95,36 @@ def training_prior(prior: np.ndarray, tracks: Sequence[HeldOutTrack]) -> np.ndar
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One check: the step, the best network's held-out NME alone, and the fused NME with the
-    best trust (fractions of the inter-ocular distance)."""
+    """One check: the step, the best network's held-out NME alone, the fused NME with the
+    best trust (the check's score), the trust the run uses (:func:`supported_trust`) and the
+    fused NME with it (fractions of the inter-ocular distance)."""
 
     step: int
     network_nme: float
     fused_nme: float
     trust: float
+    trusted_nme: float | None = None  # None: as fused_nme
+
+
+def _per_frame(points: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    iod = np.maximum(inter_ocular_distance(truth), 1e-6)
+    return np.linalg.norm(points - truth, axis=-1).mean(axis=-1) / iod
 
 
 def _nme(points: np.ndarray, truth: np.ndarray) -> float:
     """The median over the validation keyframes of their NME: one keyframe whose held-out
     track lost the face (its crop then shows no face either) must not decide for the rest."""
-    iod = np.maximum(inter_ocular_distance(truth), 1e-6)
-    per_frame = np.linalg.norm(points - truth, axis=-1).mean(axis=-1) / iod
-    return float(np.median(per_frame))
+    return float(np.median(_per_frame(points, truth)))
+
+
+def supported_trust(errors: Mapping[float, np.ndarray], best: float) -> float:
+    """``best`` if its per-keyframe errors beat :data:`DEFAULT_TRUST`'s by a mean gain of
+    :data:`TRUST_EVIDENCE` standard errors or more, else the default (and with one keyframe)."""
+    if best == DEFAULT_TRUST or len(errors[best]) < 2:
+        return DEFAULT_TRUST
+    gain = np.asarray(errors[DEFAULT_TRUST]) - np.asarray(errors[best])
+    spread = float(gain.std(ddof=1)) / np.sqrt(len(gain))
+    return best if gain.mean() >= TRUST_EVIDENCE * spread else DEFAULT_TRUST
 
 
 class Check:
@@ -147,13 +170,14 @@ class Check:
         sample_points, _, _ = fusion.network_estimates(seen, self.cfg.gamma)
         typical = fusion.typical_error(sample_points[best], self.sample_flow,
                                        self.sample_trusted, self.sample_iod)
-        fused = {trust: _nme(fusion.combine(points[best],
-                                            fusion.model_error(errors[best], typical, self.iod,
-                                                               trust),
-                                            self.flow, self.flow_err, self.iod)[0], self.truth)
-                 for trust in TRUST_GRID}
-        trust = min(fused, key=fused.__getitem__)
-        result = CheckResult(step, _nme(points[best], self.truth), fused[trust], trust)
+        per_frame = {trust: _per_frame(fusion.combine(
+            points[best], fusion.model_error(errors[best], typical, self.iod, trust),
+            self.flow, self.flow_err, self.iod)[0], self.truth) for trust in TRUST_GRID}
+        fused = {trust: float(np.median(e)) for trust, e in per_frame.items()}
+        top = min(fused, key=fused.__getitem__)
+        trust = supported_trust(per_frame, top)
+        result = CheckResult(step, _nme(points[best], self.truth), fused[top], trust,
+                             fused[trust])
         self.results.append(result)
         return result
 
@@ -164,7 +188,8 @@ class Check:
         scaled by it (issue 12 §3: the estimate read 1.2-1.6 × the true NME of TSAL runs)."""
         if result is None or self.flow_nme <= 0:
             return 1.0
-        return float(min(1.0, result.fused_nme / self.flow_nme))
+        used = result.fused_nme if result.trusted_nme is None else result.trusted_nme
+        return float(min(1.0, used / self.flow_nme))
 
 
 class EarlyStop:
