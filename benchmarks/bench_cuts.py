@@ -23,8 +23,9 @@ A detection counts as true when it lies within 1 frame of a hard cut, or within 
 dissolve or fade (+1) of its middle. Prints precision and recall per kind (pooled over the
 clips) and the false detections of the cut-free kinds. Each ``--video`` (real footage, e.g.
 ``../shared/data/videos/*.mp4``) is searched as it is (a single shot: every detection is
-false) and as *jump cuts* made from it: its frames with three stretches of ``--jump`` frames
-left out, so the picture jumps at three known frames.
+false), as *jump cuts* made from it: its frames with three stretches of ``--jump`` frames
+left out, so the picture jumps at three known frames, and edited three ways that are not cuts
+(a dip to black and back, a fade into a later part of the same shot, a drop of exposure).
 """
 
 from __future__ import annotations
@@ -73,6 +74,35 @@ def _jump_cuts(video: Path, jump: int, work: Path) -> tuple[Path, list[int]]:
         write_video(out, (reader.frame(f) for f in kept), fps=fps)
     cuts = [kept.index(s + jump) for s in starts if s + jump in kept]
     return out, cuts
+
+
+def _edited(video: Path, work: Path) -> dict[str, Path]:
+    """``video`` edited three ways that are not cuts of the face: a 12-frame dip to black and
+    back to the same shot, a fade into a later part of it, and a drop of the exposure to 0.6 ×
+    half-way."""
+    import numpy as np
+
+    from core.video import VideoReader, write_video
+
+    with VideoReader(video) as reader:
+        n, fps = reader.frame_count, reader.fps
+        frames = [reader.frame(f) for f in range(n)]
+    middle, half = n // 2, 6
+
+    def faded(before: list, after: list) -> list:
+        level = [*(np.arange(half)[::-1] / half), *(np.arange(half) / half)]
+        return [*before[:-half], *(np.clip(f * lv, 0, 255).astype(np.uint8)
+                                   for f, lv in zip(before[-half:] + after[:half], level)),
+                *after[half:]]
+
+    edits = {"dip": faded(frames[:middle], frames[middle:]),
+             "scene": faded(frames[:middle - 40], frames[middle + 80:]),
+             "exposure": frames[:middle] + [(f * 0.6).astype(np.uint8) for f in frames[middle:]]}
+    paths = {}
+    for name, edited in edits.items():
+        paths[name] = work / f"{video.stem}-{name}.avi"
+        write_video(paths[name], iter(edited), fps=fps)
+    return paths
 
 
 def _nme_near_cuts(folder: Path, truth: list[int], args: argparse.Namespace,
@@ -193,6 +223,9 @@ def main() -> int:
         print(f"{video.name}: {info.frame_count} frames, cuts found {found or 'none'}; "
               f"with jump cuts at {truth}: found {jump_found} ({hits} true, {false} false, "
               f"{missed} missed)")
+        for name, path in _edited(video, work).items():  # none of these is a cut
+            real[-1][name] = detect_cuts(probe_video(path)[1].fingerprints)
+            print(f"  {name}: cuts found {real[-1][name] or 'none'}")
     nme = []
     if args.nme:
         for kind in ("hard", "fade"):

@@ -163,3 +163,12 @@ def test_a_fade_film_keeps_its_keyframes_off_the_dark_frames(tmp_path):
     assert not any(26 <= k < 34 for k in info.keyframes)
     with pytest.raises(ValidationError, match="dissolve or a fade"):
         make_clip(tmp_path / "both", None, frames=20, cuts=1, dissolve=4, fade=4)
+
+
+def test_the_same_picture_brighter_or_darker_is_the_exposure_not_a_cut():
+    picture = _pictures(120, 4)
+    darker = picture.copy()
+    darker[60:] *= 0.6  # the camera's gain drops at frame 60
+    assert detect_cuts(darker) == []
+    other = np.concatenate([picture[:60], _pictures(60, 5)])  # another picture there
+    assert detect_cuts(other) == [60]
