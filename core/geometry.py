@@ -9,17 +9,20 @@ from __future__ import annotations
 import numpy as np
 
 
-def similarity_matrix(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+def similarity_matrix(source: np.ndarray, target: np.ndarray,
+                      weights: np.ndarray | None = None) -> np.ndarray:
     """The 2x3 least-squares similarity (Umeyama; never a reflection) taking ``source`` points
-    (N, 2) onto ``target`` (N, 2)."""
+    (N, 2) onto ``target`` (N, 2), each point weighted by ``weights`` (N,) if given."""
     src = np.asarray(source, dtype=np.float64)
     dst = np.asarray(target, dtype=np.float64)
-    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
+    w = np.ones(len(src)) if weights is None else np.asarray(weights, np.float64)
+    w = w / w.sum()
+    mu_s, mu_d = w @ src, w @ dst
     s0, d0 = src - mu_s, dst - mu_d
-    u, sig, vt = np.linalg.svd(d0.T @ s0 / len(src))
+    u, sig, vt = np.linalg.svd((d0 * w[:, None]).T @ s0)
     fix = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
     rot = u @ fix @ vt
-    scale = np.trace(np.diag(sig) @ fix) / s0.var(axis=0).sum()
+    scale = np.trace(np.diag(sig) @ fix) / float(w @ (s0 ** 2).sum(axis=1))
     lin = scale * rot
     return np.hstack([lin, (mu_d - lin @ mu_s)[:, None]])
 

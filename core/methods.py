@@ -27,6 +27,7 @@ ABLATIONS: dict[str, str] = {
     "no-mfds": "the teacher without motion-field deviation suppression",
     "no-async": "the teacher trained alone, never filtered towards a student",
     "final-fixed": "final with the smoother's one fixed setting, not chosen per video",
+    "final-noshape": "final without the shape model's completion of the fused points",
     "teacher-mfe": "the teacher trained against the learned motion field's tracks",
     "teacher-dsc": "the teacher trained with disturbed-sequence consistency",
     "final-dsc": "final, trained with disturbed-sequence consistency",

@@ -31,13 +31,13 @@ import numpy as np
 
 from core.errors import ValidationError
 from core.geometry import apply_affine, invert_affine, similarity_matrix
-from core.landmarks import GROUP_RANGES, N_POINTS
+from core.landmarks import GROUP_RANGES, N_POINTS, inter_ocular_distance
 from core.shape_prior import FACE_PARTS, ShapePrior, generic_prior
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["BOX_PREDICTION_UNCERTAINTY", "CONTOURS", "FACE_PARTS", "PREDICTION_UNCERTAINTY",
-           "TEMPLATE_UNCERTAINTY", "ShapeModel", "follow_weights", "part_of"]
+           "TEMPLATE_UNCERTAINTY", "ShapeModel", "complete_track", "follow_weights", "part_of"]
 
 #: Follow weights of the dragged point's own face part and of the rest of the face.
 STRONG_FOLLOW = 1.0
@@ -260,3 +260,43 @@ class ShapeModel:
         moved = y + weights[:, None] * delta
         out[free] = apply_affine(to_frame, moved[free])
         return out.astype(np.float32)
+
+    def complete(self, points: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A frame's points measured with per-point errors ``sigma`` ``(68,)`` pixels, made
+        consistent with the model: the Gaussian posterior mean of the shape given every point
+        as a noisy observation (in the model's frame, reached by a similarity weighted by
+        1/σ²), and each point's posterior standard deviation in pixels. A well-measured point
+        stays where it is; a badly measured one (occluded, lost by tracking) goes where the
+        other points and the video's shapes put it."""
+        cur = np.asarray(points, dtype=np.float64)
+        err = np.maximum(np.asarray(sigma, dtype=np.float64), 1e-3)
+        to_frame = similarity_matrix(self.mean, cur, 1.0 / err ** 2)
+        to_model = invert_affine(to_frame)
+        scale = float(np.sqrt(abs(np.linalg.det(to_frame[:, :2]))))
+        y = apply_affine(to_model, cur)
+        noise = np.diag(((err / scale) ** 2).repeat(2))
+        gain = self.covariance @ np.linalg.inv(self.covariance + noise)
+        posterior = self.mean.ravel() + gain @ (y - self.mean).ravel()
+        variance = np.diag(self.covariance - gain @ self.covariance).reshape(N_POINTS, 2)
+        completed = apply_affine(to_frame, posterior.reshape(N_POINTS, 2))
+        return completed, np.sqrt(np.maximum(variance, 0.0).sum(axis=1)) * scale
+
+
+def complete_track(model: ShapeModel, points: np.ndarray, sigma: np.ndarray,
+                   skip: Iterable[int] = (), floor: float = 0.0
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """A track's frames ``(T, 68, 2)`` with per-point errors ``sigma`` ``(T, 68)`` (pixels)
+    made consistent with ``model`` (:meth:`ShapeModel.complete`), each point observed with its
+    error plus ``floor`` × its frame's inter-ocular distance; the frames of ``skip`` (the
+    keyframes) are kept. The errors become the smaller of the two estimates."""
+    out = np.array(points, dtype=np.float64, copy=True)
+    err = np.array(sigma, dtype=np.float64, copy=True)
+    kept = set(int(k) for k in skip)
+    iod = np.maximum(np.atleast_1d(np.asarray(inter_ocular_distance(out), np.float64)), 4.0)
+    for t in range(len(out)):
+        if t in kept:
+            continue
+        out[t], posterior = model.complete(out[t], err[t] + floor * iod[t])
+        err[t] = np.minimum(err[t], posterior)
+    return out, err
+

@@ -35,8 +35,8 @@ Propagator = Callable[..., Propagation]
 
 #: The TSAL methods (trainer/tsal); torch is imported only when one of them runs.
 TSAL_METHODS = ("final", "final-mfe", "teacher", "teacher+sd", "student", "supervised", "no-sic",
-                "no-mfds", "no-async", "final-fixed", "teacher-mfe", "teacher-dsc", "final-dsc",
-                "teacher-shuffle", "final-shuffle")
+                "no-mfds", "no-async", "final-fixed", "final-noshape", "teacher-mfe",
+                "teacher-dsc", "final-dsc", "teacher-shuffle", "final-shuffle")
 
 
 #: Baselines that never track the images: the held-out estimate (flow tracking and smoothing)

@@ -30,7 +30,7 @@ issue 12 §3.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 import numpy as np
@@ -41,6 +41,7 @@ from core.progress import Progress, ShouldStop
 from core.propagation.constraints import sigma_from_confidence
 from core.propagation.flow import FlowMethod, flow_track
 from core.segments import Range
+from core.shape_model import ShapeModel, complete_track
 from core.smoothing import DEFAULT_ACCEL, smooth_track
 
 #: Held-out keyframes at most: spread evenly over the candidates.
@@ -209,6 +210,22 @@ def tracker_scale(tracks: Sequence[HeldOutTrack], points: np.ndarray, confidence
     real = float(np.median(own_error(np.asarray(points)[rows], np.asarray(confidence)[rows])))
     held = float(np.median([t.own_error() for t in tracks]))
     return real / held if held > 0 else None
+
+
+def completed(tracks: Sequence[HeldOutTrack], keyframes: Mapping[int, np.ndarray],
+              floor: float) -> list[HeldOutTrack]:
+    """Each held-out track with its frames between the anchors made consistent with the shape
+    model of the keyframes other than its held-out one (:func:`core.shape_model.complete_track`
+    with ``floor``), for a method whose output is completed so (TSAL's final)."""
+    out = []
+    for track in tracks:
+        others = [np.asarray(keyframes[k], np.float64) for k in sorted(keyframes)
+                  if k != track.keyframe]
+        points, sigma = complete_track(ShapeModel.fit(np.stack(others)), track.points,
+                                       track.sigma, skip=(0, track.last - track.first),
+                                       floor=floor)
+        out.append(replace(track, points=points, sigma=sigma))
+    return out
 
 
 def estimate(tracks: Sequence[HeldOutTrack], accel: float | None, scale: float | None = None

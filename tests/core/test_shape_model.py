@@ -213,3 +213,41 @@ def test_bad_input_is_refused() -> None:
         model.solve(mean_shape(), {70: (1.0, 1.0)})
     with pytest.raises(ValidationError):
         model.solve(mean_shape(), {1: (1.0, 1.0)}, follow=np.ones(3))
+
+
+def test_completion_keeps_well_measured_points_and_mends_a_badly_measured_one() -> None:
+    from core.shape_model import complete_track
+
+    rng = np.random.default_rng(5)
+    keyframes = np.stack([_face(rng, 0.01) for _ in range(12)])
+    model = ShapeModel.fit(keyframes)
+    truth = _face(rng, 0.01)
+    measured = truth.copy()
+    measured[57] += (0.0, 25.0)  # the chin-side mouth point lost under an occluder ...
+    sigma = np.full(N_POINTS, 0.3)
+    sigma[57] = 40.0  # ... and the tracker knows it
+    completed, posterior = model.complete(measured, sigma)
+    assert np.linalg.norm(completed[57] - truth[57]) < 5.0  # where the other points put it
+    assert np.abs(completed[np.arange(N_POINTS) != 57]
+                  - truth[np.arange(N_POINTS) != 57]).max() < 0.6  # the rest stay
+    assert posterior[57] < 40.0 and posterior[57] > posterior[0]
+    # a track: its keyframes (here frame 0) are kept as they are
+    track, errors = complete_track(model, np.stack([measured, measured]),
+                                   np.stack([sigma, sigma]), skip=[0])
+    np.testing.assert_array_equal(track[0], measured)
+    np.testing.assert_allclose(track[1], completed)
+    assert errors[1, 57] < 40.0 and errors[0, 57] == 40.0
+
+
+def test_a_weighted_similarity_ignores_what_weighs_nothing() -> None:
+    from core.geometry import similarity_matrix
+
+    rng = np.random.default_rng(6)
+    source = rng.normal(0, 10, (20, 2))
+    target = apply_affine(_pose(1.5, 0.2, 30, -10), source)
+    target[0] += 500.0  # one wild point
+    weights = np.ones(20)
+    weights[0] = 0.0
+    np.testing.assert_allclose(similarity_matrix(source, target, weights),
+                               _pose(1.5, 0.2, 30, -10), atol=1e-9)
+    assert not np.allclose(similarity_matrix(source, target), _pose(1.5, 0.2, 30, -10))

@@ -250,6 +250,17 @@ def test_end_to_end_final_beats_interpolation_and_keeps_keyframes(clip: dict) ->
     np.testing.assert_array_equal(fixed["teacher"].points, shared["teacher"].points)
     assert fixed["final"].info["smooth_choice"] == "fixed"
     assert fixed["final"].info["smooth_accel"] == [TINY.smooth_accel]
+    # so does the shape model's completion of the fused points, which changes the final
+    # output, and the estimate with it, but no network's
+    plain = run(clip["frame"], clip["n"], keys, replace(TINY, shape_complete=False),
+                options=RunOptions(cache=cache))
+    assert len(cache) == 1
+    np.testing.assert_array_equal(plain["teacher"].points, shared["teacher"].points)
+    assert not np.allclose(plain["final"].points, shared["final"].points)
+    for k, pts in keys.items():
+        np.testing.assert_array_equal(shared["final"].points[k], pts)
+    if shared["final"].info["held_out_errors"]:
+        assert shared["final"].info["held_out_errors"] != plain["final"].info["held_out_errors"]
 
 
 def test_deterministic_for_a_seed(clip: dict) -> None:

@@ -1,18 +1,18 @@
 """TSAL: teacher-student asynchronous learning for keyframe propagation (DESIGN.md §4.1).
 
-``METHODS`` maps the bench's stable method names to propagators called as
-``f(frame, n_frames, keyframes, progress=None, should_stop=None, *, config=None, options=None)
--> Propagation``: "supervised" (the same network trained on keyframes only), "student",
-"teacher", "teacher+sd" (the teacher after iterative self-distillation), "final" (the teacher
-fused with bidirectional flow tracking by estimated error, then smoothed in time) and the
-ablations "no-sic", "no-mfds", "no-async" (the teacher trained alone, never filtered towards
-a student), "final-fixed" (final with the smoother's fixed setting rather than one chosen
-from held-out keyframes) and "teacher-dsc" / "final-dsc" (trained with seed 001's
-disturbed-sequence consistency, ``trainer.tsal.consistency``), "teacher-shuffle" /
-"final-shuffle" (a cold start first warmed up on seed 001's shuffle pretext,
-``trainer.tsal.pretext``), "teacher-mfe" / "final-mfe" (the tracker φ is the learned motion
-field of ``trainer.tsal.mfe`` rather than Lucas-Kanade). Methods called with one
-:class:`RunCache` share a training with the same config.
+``METHODS`` maps the bench's stable method names to propagators called as ``f(frame, n_frames,
+keyframes, progress=None, should_stop=None, *, config=None, options=None) -> Propagation``:
+"supervised" (the same network trained on keyframes only), "student", "teacher", "teacher+sd"
+(the teacher after iterative self-distillation), "final" (the teacher fused with bidirectional
+flow tracking by estimated error, then smoothed in time) and the ablations "no-sic", "no-mfds",
+"no-async" (the teacher trained alone, never filtered towards a student), "final-fixed" (final
+with the smoother's fixed setting rather than one chosen from held-out keyframes),
+"final-noshape" (final without the shape model's completion of the fused points) and
+"teacher-dsc" / "final-dsc" (trained with seed 001's disturbed-sequence consistency,
+``trainer.tsal.consistency``), "teacher-shuffle" / "final-shuffle" (a cold start first warmed up
+on seed 001's shuffle pretext, ``trainer.tsal.pretext``), "teacher-mfe" / "final-mfe" (the
+tracker φ is the learned motion field of ``trainer.tsal.mfe`` rather than Lucas-Kanade). Methods
+called with one :class:`RunCache` share a training with the same config.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ VARIANTS: dict[str, tuple[dict[str, object], str]] = {
     "no-mfds": ({"use_mfds": False}, "teacher"),
     "no-async": ({"async_teacher": False}, "teacher"),
     "final-fixed": ({"smooth_choice": "fixed"}, "final"),
+    "final-noshape": ({"shape_complete": False}, "final"),
     "teacher-dsc": ({"use_dsc": True}, "teacher"),
     "final-dsc": ({"use_dsc": True}, "final"),
     "teacher-shuffle": ({"shuffle_warmup": 60}, "teacher"),

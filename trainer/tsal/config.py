@@ -66,6 +66,9 @@ class TSALConfig:
     # "held-out": each face segment's setting chosen by leave-one-keyframe-out from a grid
     # (core.propagation.holdout), smooth_accel where too few keyframes; "fixed": smooth_accel
     smooth_choice: str = "held-out"
+    # the fused points made consistent with the video's shape model before smoothing
+    # (fusion.shape_complete); False: the bench's "final-noshape"
+    shape_complete: bool = True
     self_distill: int = 0  # iterations of self-distillation (§4.3) after training; 0 = none
     sd_fraction: float = 0.25  # steps of each distillation iteration, as a fraction of ``steps``
     elt_shift: float = 8.0 / 256.0  # ELT: translation ±, as a fraction of the crop

@@ -1,7 +1,9 @@
 """From the network's and the tracker's points to the final pseudo-label and its confidence.
 
 ``fuse`` combines the teacher with bidirectional flow tracking point by point, by their
-estimated errors (inverse-variance weights); ``final_track`` then runs the confidence-weighted
+estimated errors (inverse-variance weights); ``shape_complete`` makes each fused frame
+consistent with the video's shape model (a badly measured point goes where the well-measured
+ones and the keyframes' shapes put it); ``final_track`` then runs the confidence-weighted
 temporal smoother of :mod:`core.smoothing` over the fused track, keyframes pinned. Every source
 stays available to the benchmark, so each stage is justified by numbers (docs/MEASUREMENTS.md).
 """
@@ -14,6 +16,7 @@ import numpy as np
 
 from core.framestats import face_sizes
 from core.propagation import CONF_FRACTION, Propagation
+from core.shape_model import ShapeModel, complete_track
 from core.smoothing import accel_at, smooth_track
 
 #: Floor of both error estimates in the fusion, x inter-ocular (keeps weights finite).
@@ -103,6 +106,16 @@ def fuse(model_pts: np.ndarray, model_err: np.ndarray, flow: Propagation, iod: n
     typical = typical_error(model_pts, flow.points, trusted, iod)
     return combine(model_pts, model_error(model_err, typical, iod, trust), flow.points,
                    flow_error(flow, iod), iod)
+
+
+def shape_complete(points: np.ndarray, error: np.ndarray,
+                   keyframes: Mapping[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Every non-keyframe's fused points replaced by their posterior under the shape model of
+    the keyframes (:func:`core.shape_model.complete_track`, each point observed with its error
+    plus the fusion's floor), and the error by the smaller of the two estimates."""
+    model = ShapeModel.fit(np.stack([np.asarray(keyframes[k], np.float64)
+                                     for k in sorted(keyframes)]))
+    return complete_track(model, points, error, skip=keyframes, floor=FUSION_FLOOR)
 
 
 def final_track(points: np.ndarray, error: np.ndarray, iod: np.ndarray,

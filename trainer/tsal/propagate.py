@@ -186,7 +186,7 @@ class _Trained:
 
 def _training_fields(cfg: TSALConfig) -> TSALConfig:
     """``cfg`` without the settings that act after training: a cached training serves any."""
-    return replace(cfg, smooth_accel=0.0, smooth_choice="")
+    return replace(cfg, smooth_accel=0.0, smooth_choice="", shape_complete=True)
 
 
 def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[int, np.ndarray],
