@@ -36,12 +36,16 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.cuts import detect_cuts
 from core.video import probe_video
 from evaluation.synthetic.clip import make_clip
+
+if TYPE_CHECKING:
+    import numpy as np
 
 KINDS = ("hard", "dissolve", "fade", "pan", "fast")
 
@@ -144,13 +148,17 @@ def _nme_near_cuts(folder: Path, truth: list[int], args: argparse.Namespace,
         near = np.array([any(abs(int(f) - c) <= args.near for c in truth)
                          and int(f) not in keys for f in labels.frames])
         rest = np.array([not n and int(f) not in keys for f, n in zip(labels.frames, near)])
-        result[used] = {"near": round(float(errors[near].mean()), 3),
-                        "rest": round(float(errors[rest].mean()), 3)}
+        result[used] = {"near": _mean(errors[near]), "rest": _mean(errors[rest])}
         if half:  # the frames near a fade that are at least half as bright as the shot
             dark = np.array([any(c - 1 - half / 2 < int(f) < c + half / 2 for c in truth)
                              for f in labels.frames])
-            result[used]["near_visible"] = round(float(errors[near & ~dark].mean()), 3)
+            result[used]["near_visible"] = _mean(errors[near & ~dark])
     return result
+
+
+def _mean(errors: np.ndarray) -> float | None:
+    """The mean, rounded; None (JSON null, not NaN) when there is no frame to average."""
+    return round(float(errors.mean()), 3) if errors.size else None
 
 
 def _match(found: list[int], truth: list[int], tolerance: int) -> tuple[int, int, int]:
@@ -238,7 +246,7 @@ def main() -> int:
             for used in ("found", "none"):
                 visible = row[used].get("near_visible")
                 print(f"| {row['clip']} | {used} | {row[used]['near']} | {row[used]['rest']} |"
-                      + (f" near, at least half bright: {visible}" if visible else ""))
+                      + (f" near, at least half bright: {visible}" if visible is not None else ""))
     if args.out:
         args.out.write_text(json.dumps({"rows": rows, "clips": details, "real": real,
                                         "nme": nme}, indent=1) + "\n")

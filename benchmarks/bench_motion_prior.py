@@ -8,9 +8,10 @@ Hard synthetic clips (one per photo of ``--faces``, or ``--clips`` procedural fa
 motion of ``--motions`` ("shaky": twice as fast, with a hand-held tremor) and a keyframe every
 ``--stride`` frames go through one TSAL training each (fast preset, CPU). The final output is
 then made with the fixed setting (``final-fixed``), with the setting chosen by
-leave-one-keyframe-out (``final``, the default) and with every setting of the grid (the best of
-those is what an oracle with the ground truth would pick); the training is shared, only the
-smoothing differs. Reported per clip, over the non-keyframes: the true NME, the smoothed track's
+leave-one-keyframe-out (``final``, the default), with every setting of the grid (the best of
+those is what an oracle with the ground truth would pick) and without the shape model's
+completion of the fused points (``final-noshape``, the ablation); the training is shared, only
+the outputs differ. Reported per clip, over the non-keyframes: the true NME, the smoothed track's
 own jitter σ1 against the ground truth's, and the run's estimated NME (the held-out keyframes'
 mean error, scaled by the fusion's gain on the validation keyframes). Targets: σ1 within
 0.8-1.2 x the ground truth's; NME no worse than the fixed setting on any clip; the estimate
@@ -69,6 +70,7 @@ def measure(clip: Path) -> dict:
     chosen_points, info = final(cfg)
     trained_s = time.perf_counter() - started
     fixed_points, _ = final(replace(cfg, smooth_choice="fixed"))
+    noshape = scores(final(replace(cfg, shape_complete=False))[0])
     grid = {a: scores(final(replace(cfg, smooth_choice="fixed", smooth_accel=a))[0])
             for a in ACCEL_GRID}
     oracle = min(grid, key=lambda a: grid[a]["nme"])
@@ -78,6 +80,7 @@ def measure(clip: Path) -> dict:
             "fixed": {"accel": cfg.smooth_accel, **scores(fixed_points)},
             "chosen": {"accel": info["smooth_accel"][0], **chosen},
             "oracle": {"accel": oracle, **grid[oracle]},
+            "noshape": noshape,
             "estimated_nme": round(estimate, 3),
             "estimate_ratio": round(estimate / chosen["nme"], 3),
             # the estimate is the held-out tracking error × the networks' measured gain
@@ -109,14 +112,15 @@ def main() -> int:
             rows.append({"motion": motion, **measure(clip)})
             print(json.dumps({k: v for k, v in rows[-1].items() if k != "grid"}), flush=True)
     print("\n| clip | motion | NME % fixed / chosen / oracle | setting fixed / chosen / oracle "
-          "| σ1 ÷ truth fixed / chosen | estimated NME % (÷ true) | gain |")
-    print("|---|---|---|---|---|---|---|")
+          "| σ1 ÷ truth fixed / chosen | estimated NME % (÷ true) | gain | NME % without the "
+          "shape completion |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         f, c, o = r["fixed"], r["chosen"], r["oracle"]
         print(f"| {r['clip']} | {r['motion']} | {f['nme']} / {c['nme']} / {o['nme']} | "
               f"{f['accel']} / {c['accel']} / {o['accel']} | {f['sigma1_ratio']} / "
               f"{c['sigma1_ratio']} | {r['estimated_nme']} ({r['estimate_ratio']}) | "
-              f"{r['network_gain']} |")
+              f"{r['network_gain']} | {r['noshape']['nme']} |")
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1) + "\n")
     return 0

@@ -65,13 +65,14 @@ def main() -> None:
             run = propagate_video(project, video.id, method, checkpoints=False)
             pred = project.runs.pseudo_labels(run.id).points[held]
             errors = np.asarray(metrics.nme(pred, reference))
+            estimated = (run.metrics or {}).get("estimated_nme")
             report[method] = {"nme_vs_held_out_dlib_percent": round(float(errors.mean()) * 100, 2),
                               "median_percent": round(float(np.median(errors)) * 100, 2),
                               "seconds": round(time.perf_counter() - started, 1),
                               # the run's own estimate from its held-out keyframes (also
                               # against dlib's labels: comparable with the first figure)
-                              "estimated_nme_percent": round(100 * float(
-                                  (run.metrics or {}).get("estimated_nme", np.nan)), 2),
+                              "estimated_nme_percent": None if estimated is None
+                              else round(100 * float(estimated), 2),
                               # one shot: a shot change found while tracking is a false one
                               "transitions": (run.metrics or {}).get("transitions", [])}
             print(method, report[method], flush=True)

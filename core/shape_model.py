@@ -36,8 +36,9 @@ from core.shape_prior import FACE_PARTS, ShapePrior, generic_prior
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BOX_PREDICTION_UNCERTAINTY", "CONTOURS", "FACE_PARTS", "PREDICTION_UNCERTAINTY",
-           "TEMPLATE_UNCERTAINTY", "ShapeModel", "complete_track", "follow_weights", "part_of"]
+__all__ = ["BOX_PREDICTION_UNCERTAINTY", "CONTOURS", "FACE_PARTS", "MIN_IOD",
+           "PREDICTION_UNCERTAINTY", "SHARED_ERROR_FACTOR", "TEMPLATE_UNCERTAINTY", "ShapeModel",
+           "complete_track", "follow_weights", "part_of"]
 
 #: Follow weights of the dragged point's own face part and of the rest of the face.
 STRONG_FOLLOW = 1.0
@@ -51,6 +52,16 @@ PREDICTION_UNCERTAINTY = 0.03
 #: template on a face it has not seen (docs/MEASUREMENTS.md, "The project model"): trusting it
 #: like a pseudo-label made each keyframe cost 15-28 % more drags than the template.
 BOX_PREDICTION_UNCERTAINTY = TEMPLATE_UNCERTAINTY
+#: How many times its own error's variance a point counts with in ``complete``: neighbouring
+#: points' tracking errors are correlated (they share the flow), so each point carries about
+#: half the information of an independent one. Measured on the twelve hard clips of issue 12 §3
+#: (docs/MEASUREMENTS.md): against 1 (independent points), NME 1-6 % lower on all six hand-held
+#: clips and equal within 1.2 % on the smooth ones; 4 was better on three photo clips, worse on a
+#: procedural one, and made the run's estimate optimistic (0.63-0.77 x the true NME).
+SHARED_ERROR_FACTOR = 2.0
+#: Smallest inter-ocular distance (pixels) of a frame ``complete_track`` completes: below it the
+#: points have collapsed (a lost track), and the similarity to the model is meaningless.
+MIN_IOD = 4.0
 
 #: Curves whose points slide along them: (indices in order, closed?).
 CONTOURS: dict[str, tuple[tuple[int, ...], bool]] = {
@@ -265,16 +276,23 @@ class ShapeModel:
         """A frame's points measured with per-point errors ``sigma`` ``(68,)`` pixels, made
         consistent with the model: the Gaussian posterior mean of the shape given every point
         as a noisy observation (in the model's frame, reached by a similarity weighted by
-        1/σ²), and each point's posterior standard deviation in pixels. A well-measured point
-        stays where it is; a badly measured one (occluded, lost by tracking) goes where the
-        other points and the video's shapes put it."""
+        1/σ²), and each point's posterior error in pixels. A well-measured point stays where
+        it is; a badly measured one (occluded, lost by tracking) goes where the other points
+        and the video's shapes put it. Errors are distances, in and out: a point's error σ is
+        σ²/2 of variance on each axis, counted :data:`SHARED_ERROR_FACTOR` times (so under a
+        prior that knows nothing the posterior error is σ × √factor). A frame that has no
+        similarity to the model (points not finite, or all at one spot) is returned as it
+        came."""
         cur = np.asarray(points, dtype=np.float64)
         err = np.maximum(np.asarray(sigma, dtype=np.float64), 1e-3)
+        if not (np.isfinite(cur).all() and np.isfinite(err).all()):
+            return cur.copy(), np.asarray(sigma, dtype=np.float64).copy()
         to_frame = similarity_matrix(self.mean, cur, 1.0 / err ** 2)
-        to_model = invert_affine(to_frame)
         scale = float(np.sqrt(abs(np.linalg.det(to_frame[:, :2]))))
-        y = apply_affine(to_model, cur)
-        noise = np.diag(((err / scale) ** 2).repeat(2))
+        if not np.isfinite(scale) or scale < 1e-6:
+            return cur.copy(), np.asarray(sigma, dtype=np.float64).copy()
+        y = apply_affine(invert_affine(to_frame), cur)
+        noise = np.diag((SHARED_ERROR_FACTOR * (err / scale) ** 2 / 2.0).repeat(2))
         gain = self.covariance @ np.linalg.inv(self.covariance + noise)
         posterior = self.mean.ravel() + gain @ (y - self.mean).ravel()
         variance = np.diag(self.covariance - gain @ self.covariance).reshape(N_POINTS, 2)
@@ -288,15 +306,19 @@ def complete_track(model: ShapeModel, points: np.ndarray, sigma: np.ndarray,
     """A track's frames ``(T, 68, 2)`` with per-point errors ``sigma`` ``(T, 68)`` (pixels)
     made consistent with ``model`` (:meth:`ShapeModel.complete`), each point observed with its
     error plus ``floor`` × its frame's inter-ocular distance; the frames of ``skip`` (the
-    keyframes) are kept. The errors become the smaller of the two estimates."""
+    keyframes) are kept, and so are frames without a face to complete (points not finite, or
+    inter-ocular distance under :data:`MIN_IOD` pixels).
+
+    A point's error becomes the smaller of its own and the posterior's, but never smaller
+    than its frame's best-measured point: the posterior knows the shape, not where the whole
+    face is, and a frame that drifted as a whole keeps its drift."""
     out = np.array(points, dtype=np.float64, copy=True)
     err = np.array(sigma, dtype=np.float64, copy=True)
     kept = set(int(k) for k in skip)
-    iod = np.maximum(np.atleast_1d(np.asarray(inter_ocular_distance(out), np.float64)), 4.0)
+    iod = np.atleast_1d(np.asarray(inter_ocular_distance(out), np.float64))
     for t in range(len(out)):
-        if t in kept:
+        if t in kept or not (np.isfinite(out[t]).all() and iod[t] >= MIN_IOD):
             continue
         out[t], posterior = model.complete(out[t], err[t] + floor * iod[t])
-        err[t] = np.minimum(err[t], posterior)
+        err[t] = np.minimum(err[t], np.maximum(posterior, err[t].min()))
     return out, err
-

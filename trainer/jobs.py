@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 Propagator = Callable[..., Propagation]
 
+#: The tracker that re-tracks the held-out keyframes of a flow baseline's estimate (as it ran).
+HELD_OUT_FLOW = {"flow": "lk", "flow_dis": "dis"}
+
 #: The TSAL methods (trainer/tsal); torch is imported only when one of them runs.
 TSAL_METHODS = ("final", "final-mfe", "teacher", "teacher+sd", "student", "supervised", "no-sic",
                 "no-mfds", "no-async", "final-fixed", "final-noshape", "teacher-mfe",
@@ -182,10 +185,12 @@ def propagate_video(project: Project, video_id: int, method: str = "interpolatio
             if finished and held_out is not None:
                 estimate = HoldoutEstimate.of(held_out)
             elif finished and tracked_here:
-                # the flow baselines' output is not smoothed: neither is their estimate
+                # the flow baselines' output is not smoothed: neither is their estimate; the
+                # held-out keyframes are tracked as the run tracked its gaps
                 estimate = holdout_nme(reader.frame, keyframes, segments, accel=None,
                                        should_stop=should_stop, tracked=(
-                                           result.frames, result.points, result.confidence))
+                                           result.frames, result.points, result.confidence),
+                                       flow=HELD_OUT_FLOW.get(method, "lk"))
         results = RunResults(result.frames, result.points, result.confidence, result.stats)
         info = result.info
         stopped = bool(info.get("stopped"))

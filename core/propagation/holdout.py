@@ -278,14 +278,15 @@ def holdout_nme(frame_of: Callable[[int], np.ndarray], keyframes: Mapping[int, n
                 segments: Sequence[Range], *, limit: int = LIMIT,
                 accel: float | None = DEFAULT_ACCEL, progress: Progress | None = None,
                 should_stop: ShouldStop | None = None,
-                tracked: tuple[Sequence[int], np.ndarray, np.ndarray] | None = None
-                ) -> HoldoutEstimate | None:
+                tracked: tuple[Sequence[int], np.ndarray, np.ndarray] | None = None,
+                flow: str = "lk") -> HoldoutEstimate | None:
     """The estimate (see the module docstring), or None without a keyframe to hold out;
     ``accel`` None for a method whose output is not smoothed (the flow baselines);
     ``tracked``: the run's frames (video numbering), points and confidence, for
-    :func:`tracker_scale`."""
+    :func:`tracker_scale`, which must come from the tracker ``flow`` the held-out keyframes
+    are tracked with (its confidence is compared with theirs)."""
     triples = chosen_triples(list(keyframes), segments, limit)
-    tracks = track_held_out(frame_of, keyframes, triples, progress=progress,
+    tracks = track_held_out(frame_of, keyframes, triples, flow=flow, progress=progress,
                             should_stop=should_stop)
     scale = None
     if tracked is not None:

@@ -109,3 +109,20 @@ def test_the_estimate_is_scaled_by_the_trackers_own_error_in_the_real_gaps():
     assert np.isclose(estimate([track], None).nme, 1.0 / iod * gap_factor(0, 5, 10))
     assert tracker_scale([track], run_points, conf, []) is None
     assert tracker_scale([], run_points, conf, [1]) is None
+
+
+def test_a_flow_baselines_keyframes_are_held_out_with_its_own_tracker(tmp_path, monkeypatch):
+    """The scale compares the run's confidence with the held-out tracks': a DIS run's must
+    come from DIS tracks, not Lucas-Kanade ones."""
+    from core.propagation import holdout
+
+    used = []
+    real = holdout.track_held_out
+
+    def recording(*args, flow="lk", **kwargs):
+        used.append(flow)
+        return real(*args, flow=flow, **kwargs)
+
+    monkeypatch.setattr(holdout, "track_held_out", recording)
+    _, run, _, _ = _propagated(tmp_path, 40, "flow_dis")
+    assert used == ["dis"] and "estimated_nme" in run.metrics

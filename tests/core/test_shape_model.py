@@ -251,3 +251,57 @@ def test_a_weighted_similarity_ignores_what_weighs_nothing() -> None:
     np.testing.assert_allclose(similarity_matrix(source, target, weights),
                                _pose(1.5, 0.2, 30, -10), atol=1e-9)
     assert not np.allclose(similarity_matrix(source, target), _pose(1.5, 0.2, 30, -10))
+
+
+def test_completion_errors_are_distances_in_and_out() -> None:
+    """Under a shape prior that knows nothing (a huge covariance) every point keeps its place,
+    and its error is its own counted SHARED_ERROR_FACTOR times: σ × √factor, a distance (σ²/2
+    of variance per axis; the units once mixed gave σ × √(2 × factor)). A track keeps σ."""
+    from dataclasses import replace
+
+    from core.shape_model import SHARED_ERROR_FACTOR, complete_track
+
+    rng = np.random.default_rng(7)
+    model = ShapeModel.fit(np.stack([_face(rng, 0.01) for _ in range(6)]))
+    vague = replace(model, covariance=np.eye(2 * N_POINTS) * 1e6)
+    measured = _face(rng, 0.01)
+    sigma = np.linspace(0.5, 3.0, N_POINTS)
+    completed, posterior = vague.complete(measured, sigma)
+    np.testing.assert_allclose(completed, measured, atol=1e-3)
+    np.testing.assert_allclose(posterior, sigma * np.sqrt(SHARED_ERROR_FACTOR), rtol=1e-3)
+    _, errors = complete_track(vague, measured[None], sigma[None])
+    np.testing.assert_allclose(errors[0], sigma)
+
+
+def test_a_frame_that_drifted_as_a_whole_keeps_its_error() -> None:
+    """Every point 30 px off in the same direction, and the tracker says so: the completion
+    keeps the shape (it is right) and must not make the frame look confident."""
+    from core.shape_model import complete_track
+
+    rng = np.random.default_rng(8)
+    model = ShapeModel.fit(np.stack([_face(rng, 0.01) for _ in range(12)]))
+    drifted = _face(rng, 0.01) + (30.0, 0.0)
+    sigma = np.full((1, N_POINTS), 30.0)
+    _, errors = complete_track(model, drifted[None], sigma)
+    assert errors.min() >= 30.0 - 1e-9
+
+
+def test_completion_leaves_a_collapsed_or_lost_frame_as_it_is() -> None:
+    from core.shape_model import complete_track
+
+    rng = np.random.default_rng(9)
+    model = ShapeModel.fit(np.stack([_face(rng, 0.01) for _ in range(12)]))
+    good = _face(rng, 0.01)
+    collapsed = np.full((N_POINTS, 2), 120.0)  # every point at one spot: a lost track
+    lost = good.copy()
+    lost[10] = np.nan
+    track = np.stack([good, collapsed, lost])
+    sigma = np.full((3, N_POINTS), 2.0)
+    out, errors = complete_track(model, track, sigma)
+    np.testing.assert_array_equal(out[1], collapsed)
+    np.testing.assert_array_equal(out[2][np.isfinite(lost)], lost[np.isfinite(lost)])
+    np.testing.assert_array_equal(errors[1:], sigma[1:])
+    # the frame itself: no crash, no confidence made up
+    points, err = model.complete(collapsed, sigma[0])
+    np.testing.assert_array_equal(points, collapsed)
+    np.testing.assert_array_equal(err, sigma[0])

@@ -133,6 +133,7 @@ def test_a_propagation_with_enough_keyframes_checks_and_reports_it(tmp_path) -> 
     assert checks and [c[0] for c in checks] == list(range(10, 10 * len(checks) + 1, 10))
     assert 20 <= info["steps"] <= 50 and info["steps"] == checks[-1][0]
     assert info["trust"] == [checks[-1][3]] and checks[-1][3] in validation.TRUST_GRID
+    assert all(c[4] >= c[2] for c in checks)  # the trust used never beats the best one
     without = run(frames.__getitem__, 61, keys, replace(cfg, stop_early=False))["final"].info
     assert without["checks"] == [] and without["steps"] == 50 and without["trust"] == [1.0]
     # the estimate describes tracking, scaled by what the networks did on the validation frames

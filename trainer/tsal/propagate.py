@@ -356,7 +356,8 @@ def _learn(crops: data.CropStore, keys: dict[int, np.ndarray], prior: np.ndarray
             "trust": early.last.trust if early is not None and early.last else 1.0,
             "network_gain": check.gain(early.last) if check is not None and early else 1.0,
             "checks": [] if check is None else [
-                (r.step, round(r.network_nme, 5), round(r.fused_nme, 5), r.trust)
+                (r.step, round(r.network_nme, 5), round(r.fused_nme, 5), r.trust,
+                 round(r.fused_nme if r.trusted_nme is None else r.trusted_nme, 5))
                 for r in check.results],
             "timings": {"train_s": round(t2 - t1, 2),
                         "predict_s": round(time.perf_counter() - t2, 2)}}

@@ -183,8 +183,9 @@ class Check:
 
     def gain(self, result: CheckResult | None) -> float:
         """What the fusion with the networks of ``result`` did to the held-out tracks' error
-        on the validation keyframes: fused ÷ tracked, at most 1 (the best trust can always all
-        but ignore a network). The run's held-out estimate, which describes tracking, is
+        on the validation keyframes: fused with the trust the run uses (``trusted_nme``, see
+        :func:`supported_trust`) ÷ tracked, at most 1 (the fusion is never credited with
+        making tracking worse). The run's held-out estimate, which describes tracking, is
         scaled by it (issue 12 §3: the estimate read 1.2-1.6 × the true NME of TSAL runs)."""
         if result is None or self.flow_nme <= 0:
             return 1.0
