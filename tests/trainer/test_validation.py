@@ -149,6 +149,12 @@ def test_the_gain_is_fused_over_tracked_and_never_above_one() -> None:
     assert check.gain(CheckResult(10, 0.05, 0.01, 1.0)) == pytest.approx(0.25)
     assert check.gain(CheckResult(10, 0.09, 0.06, 1e3)) == 1.0  # fusion worse: tracking's
     assert check.gain(None) == 1.0
+    # a run that completes its points with the shape model: both sides completed, so what the
+    # completion mends (here most of tracking's error) is not credited to the networks too
+    check.flow_completed_nme = 0.02
+    result = CheckResult(10, 0.05, 0.01, 1.0, 0.01, completed_nme=0.016)
+    assert check.gain(result) == pytest.approx(0.25)
+    assert check.gain(result, completed=True) == pytest.approx(0.8)
 
 
 def test_a_trust_other_than_the_networks_own_needs_the_keyframes_to_agree():

@@ -217,8 +217,10 @@ def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[in
     result = outputs.sources(trained.preds, trained.prior, keys,
                              replace(cfg, smooth_accel=choice.accel), options.fps,
                              trained.info["trust"])
-    gain = float(trained.info.get("network_gain", 1.0))
-    info = {**trained.info, "smooth_accel": [choice.accel], "smooth_choice": choice.source,
+    gain = float(trained.info.get("network_gain_completed" if cfg.shape_complete
+                                  else "network_gain", 1.0))
+    info = {**{k: v for k, v in trained.info.items() if k != "network_gain_completed"},
+            "smooth_accel": [choice.accel], "smooth_choice": choice.source,
             "trust": [trained.info["trust"]],  # a list: one entry per face segment
             "phi": [trained.info["phi"]],  # the tracker the segment used
             # the estimate describes tracking; the networks' measured share scales it
@@ -355,6 +357,8 @@ def _learn(crops: data.CropStore, keys: dict[int, np.ndarray], prior: np.ndarray
             "checkpoint": saved, "steps": trainer.step_count,
             "trust": early.last.trust if early is not None and early.last else 1.0,
             "network_gain": check.gain(early.last) if check is not None and early else 1.0,
+            "network_gain_completed": check.gain(early.last, completed=True)
+            if check is not None and early else 1.0,
             "checks": [] if check is None else [
                 (r.step, round(r.network_nme, 5), round(r.fused_nme, 5), r.trust,
                  round(r.fused_nme if r.trusted_nme is None else r.trusted_nme, 5))

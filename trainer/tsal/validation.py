@@ -36,6 +36,7 @@ from core.geometry import apply_affine, invert_affine
 from core.landmarks import inter_ocular_distance
 from core.propagation import Propagation
 from core.propagation.holdout import HeldOutTrack
+from core.shape_model import ShapeModel, complete_track
 from trainer.tsal import data, fusion
 from trainer.tsal.config import TSALConfig
 from trainer.tsal.models import LandmarkNet, infer
@@ -104,6 +105,9 @@ class CheckResult:
     fused_nme: float
     trust: float
     trusted_nme: float | None = None  # None: as fused_nme
+    #: with the trust used, the fused points made consistent with the training keyframes'
+    #: shape model as the final output is (``cfg.shape_complete``)
+    completed_nme: float | None = None
 
 
 def _per_frame(points: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -154,7 +158,16 @@ class Check:
         self.sample_trusted = prior.confidence[self.sample] > fusion.FLOW_TRUSTED
         self.sample_iod = np.maximum(
             np.asarray(inter_ocular_distance(self.sample_flow), np.float64), 4.0)
+        # the shape model of the keyframes the networks train on; the training serves runs
+        # with and without the completion (a cached training), so both are measured
+        held_frames = {t.keyframe for t in tracks}
+        self.shape = ShapeModel.fit(np.stack([np.asarray(v, np.float64) for k, v in
+                                              sorted(keyframes.items()) if k not in held_frames]))
+        self.flow_completed_nme = _nme(self._completed(self.flow, self.flow_err), self.truth)
         self.results: list[CheckResult] = []
+
+    def _completed(self, points: np.ndarray, error: np.ndarray) -> np.ndarray:
+        return complete_track(self.shape, points, error, floor=fusion.FUSION_FLOOR)[0]
 
     def _predict(self, model: LandmarkNet, crops: np.ndarray, back: np.ndarray
                  ) -> dict[str, np.ndarray]:
@@ -170,25 +183,33 @@ class Check:
         sample_points, _, _ = fusion.network_estimates(seen, self.cfg.gamma)
         typical = fusion.typical_error(sample_points[best], self.sample_flow,
                                        self.sample_trusted, self.sample_iod)
-        per_frame = {trust: _per_frame(fusion.combine(
+        combined = {trust: fusion.combine(
             points[best], fusion.model_error(errors[best], typical, self.iod, trust),
-            self.flow, self.flow_err, self.iod)[0], self.truth) for trust in TRUST_GRID}
+            self.flow, self.flow_err, self.iod) for trust in TRUST_GRID}
+        per_frame = {trust: _per_frame(c[0], self.truth) for trust, c in combined.items()}
         fused = {trust: float(np.median(e)) for trust, e in per_frame.items()}
         top = min(fused, key=fused.__getitem__)
         trust = supported_trust(per_frame, top)
         result = CheckResult(step, _nme(points[best], self.truth), fused[top], trust,
-                             fused[trust])
+                             fused[trust], _nme(self._completed(*combined[trust]), self.truth))
         self.results.append(result)
         return result
 
-    def gain(self, result: CheckResult | None) -> float:
+    def gain(self, result: CheckResult | None, completed: bool = False) -> float:
         """What the fusion with the networks of ``result`` did to the held-out tracks' error
         on the validation keyframes: fused with the trust the run uses (``trusted_nme``, see
         :func:`supported_trust`) ÷ tracked, at most 1 (the fusion is never credited with
         making tracking worse). The run's held-out estimate, which describes tracking, is
-        scaled by it (issue 12 §3: the estimate read 1.2-1.6 × the true NME of TSAL runs)."""
+        scaled by it (issue 12 §3: the estimate read 1.2-1.6 × the true NME of TSAL runs).
+        With ``completed`` (a run that completes its fused points with the shape model) both
+        sides are completed so, as the estimate's tracks are: what the completion mends is
+        not credited twice, to it and to the networks."""
         if result is None or self.flow_nme <= 0:
             return 1.0
+        if completed and result.completed_nme is not None:
+            if self.flow_completed_nme <= 0:
+                return 1.0
+            return float(min(1.0, result.completed_nme / self.flow_completed_nme))
         used = result.fused_nme if result.trusted_nme is None else result.trusted_nme
         return float(min(1.0, used / self.flow_nme))
 
