@@ -10,7 +10,7 @@ elsewhere; contour points slide along their curve), and the view shows it at onc
 the same solve gives the final shape and the editor pushes one undo command: the dragged point
 placed, the followers keeping their states (a predicted point stays predicted: nobody vouched
 for it). A solve takes about a millisecond on one core; OpenBLAS runs on one thread for the GUI
-thread (``app.blas``) so that a busy machine cannot stretch it.
+thread (``core.blas``) so that a busy machine cannot stretch it.
 
 A frame that holds a fresh template (placed from the template, with only drags since) is the
 exception to "placed points never move": the template placed them, not a person, so they
@@ -34,7 +34,6 @@ import numpy as np
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
-from app.blas import one_blas_thread_here
 from app.commands import (
     AnnotationCommand,
     DetectCommand,
@@ -45,6 +44,7 @@ from app.commands import (
 )
 from app.frame_view import FrameView
 from app.state import LabelSession
+from core.blas import one_blas_thread_here
 from core.errors import FacePropError
 from core.landmarks import N_POINTS
 from core.review_states import pinned

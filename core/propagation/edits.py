@@ -14,6 +14,7 @@ from itertools import pairwise
 
 import numpy as np
 
+from core.blas import one_blas_thread
 from core.landmarks import N_POINTS
 from core.propagation.constraints import PartialReview
 from core.propagation.resolve import (
@@ -25,6 +26,7 @@ from core.propagation.resolve import (
 )
 from core.propagation.segmented import segment_statistics
 from core.review_states import pinned
+from core.shape_model import ShapeModel
 from core.store import Project, RunRecord, VideoRecord
 from core.store.records import RunResults
 
@@ -75,13 +77,28 @@ def resolve_edit(project: Project, video_id: int, edited: Iterable[int], *,
     whole = project.runs.get(project.runs.lineage(latest.id)[-1])
     accel = run_accel(whole.metrics, video.fps)
     try:
-        solved = [resolve_gap(reader.frame, lo, hi, keyframes, partial, points[lo:hi + 1],
-                              confidence[lo:hi + 1], accel) for lo, hi in gaps]
+        # the completion's small solves on one BLAS thread: woken, OpenBLAS's threads spin
+        # on the cores the next gap's optical flow needs (core.blas)
+        with one_blas_thread():
+            shapes = {segment: _shape_model(keyframes, segment) for segment in segments}
+            solved = [resolve_gap(reader.frame, lo, hi, keyframes, partial,
+                                  points[lo:hi + 1], confidence[lo:hi + 1], accel,
+                                  shapes[next(s for s in segments if s[0] <= lo <= s[1])])
+                      for lo, hi in gaps]
     finally:
         if own_reader:
             reader.close()
     return _store(project, video, latest, edited, solved, prior, (points, confidence),
                   keyframes, segments)
+
+
+def _shape_model(keyframes: dict[int, np.ndarray], segment: tuple[int, int]
+                 ) -> ShapeModel | None:
+    """The shape model of a face segment's keyframes (another shot may hold another face), or
+    None without one."""
+    inside = [np.asarray(keyframes[f], np.float64) for f in sorted(keyframes)
+              if segment[0] <= f <= segment[1]]
+    return ShapeModel.fit(np.stack(inside)) if inside else None
 
 
 def _split(span: tuple[int, int], constrained: list[int]) -> list[tuple[int, int]]:

@@ -9,7 +9,11 @@ they are recomputed, in three cheap steps:
    partly reviewed frame);
 2. fusion with the last run's result for those frames (its network predictions already fused
    with tracking), both weighted by the error their confidence implies;
-3. the temporal smoother with the constraints: whole keyframes pinned, the placed/accepted points
+3. each frame made consistent with the segment's shape model (``core.shape_model``, fit on its
+   keyframes), every point observed with its fused error and the pinned points held, as the
+   TSAL run's final output is: a point tracking lost goes where the others put it, and the
+   unreviewed points of a partly reviewed frame follow the ones the person placed;
+4. the temporal smoother with the constraints: whole keyframes pinned, the placed/accepted points
    of partly reviewed frames pinned, every other point a measurement.
 
 Where the tracking finds a shot change in the gap (``core.propagation.transitions``), the fresh
@@ -33,10 +37,16 @@ from core.landmarks import inter_ocular_distance
 from core.propagation.common import CONF_FRACTION, FrameSource
 from core.propagation.constraints import PartialReview, pin_partial, sigma_from_confidence
 from core.propagation.flow import flow_track
+from core.shape_model import ShapeModel, complete_track
 from core.smoothing import DEFAULT_ACCEL, accel_at, smooth_track
 
 #: The method name of a derived run made by a re-solve.
 RESOLVE_METHOD = "resolve"
+#: Added to every observed error in the shape completion, × inter-ocular distance (the TSAL
+#: fusion's floor: it keeps the weights finite).
+COMPLETION_FLOOR = 0.01
+#: The error a pinned point is observed with in the completion (pixels): it holds.
+PINNED_SIGMA = 0.05
 
 
 @dataclass(frozen=True)
@@ -98,9 +108,11 @@ def _track_window(prior: np.ndarray, anchors: Iterable[np.ndarray]
 
 def resolve_gap(frame: FrameSource, lo: int, hi: int, keyframes: Mapping[int, np.ndarray],
                 partial: Mapping[int, PartialReview], prior_points: np.ndarray,
-                prior_confidence: np.ndarray, accel: float = DEFAULT_ACCEL) -> ResolvedGap:
+                prior_confidence: np.ndarray, accel: float = DEFAULT_ACCEL,
+                shape: ShapeModel | None = None) -> ResolvedGap:
     """Recompute frames ``lo..hi`` from the constraints and the last run's result for them
-    (``prior_*`` are that run's arrays for the same frames), smoothing with ``accel`` (at the
+    (``prior_*`` are that run's arrays for the same frames), completing each frame with
+    ``shape`` (the segment's model; None: not completed) and smoothing with ``accel`` (at the
     video's frame rate: the setting the run chose, see :func:`run_accel`)."""
     n = hi - lo + 1
     prior_points = np.asarray(prior_points, dtype=np.float64)
@@ -132,6 +144,11 @@ def resolve_gap(frame: FrameSource, lo: int, hi: int, keyframes: Mapping[int, np
     whole = [f - lo for f in keyframes if lo <= f <= hi]
     for i in whole:
         z[i] = keyframes[i + lo]
+    if shape is not None:
+        z, completed = complete_track(shape, z, np.where(pins, PINNED_SIGMA, sigma),
+                                      skip=whole, floor=COMPLETION_FLOOR)
+        sigma = np.where(pins, sigma, completed)
+        pin_partial(z, partial, lo, hi)  # exactly where the person put them
     smoothed = smooth_track(z, sigma, face_sizes(z), pinned=whole, pinned_points=pins,
                             accel=accel, breaks=breaks)
     moved = np.linalg.norm(smoothed - z, axis=-1)

@@ -73,3 +73,51 @@ def test_nothing_to_revise_without_a_run(project_with_video):
     project, video = project_with_video
     project.labels.set(video.id, 3, np.zeros((68, 2)) + np.arange(68)[:, None])
     assert resolve_edit(project, video.id, [3]) is None
+
+
+def _varied_faces(count: int, seed: int) -> np.ndarray:
+    from core.geometry import apply_affine
+    from core.landmarks import mean_shape
+
+    rng = np.random.default_rng(seed)
+    faces = []
+    for _ in range(count):
+        s, a = rng.uniform(90, 110), rng.uniform(-0.2, 0.2)
+        pose = np.array([[s * np.cos(a), -s * np.sin(a), rng.uniform(250, 350)],
+                         [s * np.sin(a), s * np.cos(a), rng.uniform(200, 260)]])
+        faces.append(apply_affine(pose, mean_shape() + rng.normal(0, 0.01, (68, 2))))
+    return np.stack(faces)
+
+
+def test_a_resolve_completes_each_frame_with_the_segments_shape(monkeypatch):
+    """A point that both the fresh track and the last run lost (both say so) goes where the
+    other points and the keyframes' shapes put it, as in the TSAL run's output; a person's
+    pinned points stay exactly where they were put."""
+    from core.propagation import resolve
+    from core.propagation.common import Propagation
+    from core.shape_model import ShapeModel
+
+    faces = _varied_faces(13, seed=3)
+    keys, truth = faces[:12], faces[12]
+    n = 31
+    track = np.repeat(truth[None], n, axis=0).astype(np.float64)
+    track[2:29, 57] += (0.0, 25.0)  # under an occluder for most of the gap: lost ...
+    confidence = np.full((n, 68), 0.97)
+    confidence[2:29, 57] = 0.05  # ... and both trackers know it
+    keyframes = {0: truth, n - 1: truth}
+    x0, y0, _, _ = resolve._track_window(track, keyframes.values())  # it tracks in a window
+    monkeypatch.setattr(resolve, "flow_track", lambda *a, **k: Propagation(
+        (track - (x0, y0)).astype(np.float32), confidence.astype(np.float32), "flow"))
+    placed = truth.copy()
+    placed[[48, 54]] += (0.0, 1.0)  # a person moved the mouth corners of frame 3
+    mask = np.zeros(68, bool)
+    mask[[48, 54]] = True
+    partial = {3: (placed, mask)}
+    frame = lambda i: np.zeros((480, 640), np.uint8)  # noqa: E731 (tracking is patched)
+    args = (frame, 0, n - 1, keyframes, partial, track, confidence)
+    plain = resolve.resolve_gap(*args)
+    shaped = resolve.resolve_gap(*args, shape=ShapeModel.fit(keys))
+    assert np.linalg.norm(plain.points[15, 57] - truth[57]) > 15.0
+    assert np.linalg.norm(shaped.points[15, 57] - truth[57]) < 5.0
+    np.testing.assert_allclose(shaped.points[3, [48, 54]], placed[[48, 54]], atol=1e-3)
+    assert shaped.confidence[15, 57] > plain.confidence[15, 57]
