@@ -12,9 +12,10 @@ of ``trainer/tsal/validation.py``, the network's trust in the fusion chosen ther
 ``full`` (the same network trained for all its 360 steps, the schedule before the check).
 Reports per clip the seconds, steps, trust and NME over the non-keyframes of each (final and
 teacher alone), and the ratio of the NMEs (issue 13 §1: within 5 % of the full schedule, in at
-most 20 s). ``--variants full+dsc,full`` is the ablation of disturbed-sequence consistency
-``--variants fast+shuffle,fast`` that of the shuffle pretext warm-up and ``--variants
-fast+mfe,fast`` that of the learned motion field as φ (issue 13 §3).
+most 20 s). ``--variants full+dsc,full`` is the ablation of disturbed-sequence consistency,
+``--variants fast+shuffle,fast`` that of the shuffle pretext warm-up, ``--variants
+fast+mfe,fast`` that of the learned motion field as φ (issue 13 §3) and ``--variants
+full+nosic,full,full+nomfds`` those of the seed's two losses.
 """
 
 from __future__ import annotations
@@ -39,13 +40,17 @@ from trainer.tsal import PRESETS, RunOptions, TSALConfig, run
 #: What a ``+EXTRA`` after a preset's name changes (the options of issue 13 §3).
 EXTRAS: dict[str, dict[str, object]] = {"dsc": {"use_dsc": True},
                                         "shuffle": {"shuffle_warmup": 60},
-                                        "mfe": {"flow": "mfe"}}
+                                        "mfe": {"flow": "mfe"},
+                                        # the seed's own losses left out (their ablations)
+                                        "nosic": {"use_sic": False},
+                                        "nomfds": {"use_mfds": False}}
 
 
 def variant_config(name: str) -> TSALConfig:
     """A preset by name, ``+dsc`` adding disturbed-sequence consistency, ``+shuffle`` the
-    shuffle pretext warm-up and ``+mfe`` the learned motion field as φ (e.g. ``full+dsc``,
-    ``fast+shuffle``, ``fast+mfe``)."""
+    shuffle pretext warm-up, ``+mfe`` the learned motion field as φ, ``+nosic`` and
+    ``+nomfds`` leaving out shape-inherent consistency or motion-field deviation suppression
+    (e.g. ``full+dsc``, ``fast+shuffle``, ``fast+mfe``, ``full+nosic``)."""
     preset, _, extra = name.partition("+")
     if extra and extra not in EXTRAS:
         raise SystemExit(f"unknown variant {name!r}: after '+' use one of {', '.join(EXTRAS)}")
@@ -79,7 +84,8 @@ def main() -> None:
     parser.add_argument("--variants", default="fast,full",
                         help="presets to compare, '+dsc' adding disturbed-sequence consistency, "
                              "'+shuffle' the shuffle pretext warm-up, '+mfe' the learned motion "
-                             "field as φ (the ratio is the first's NME over the second's)")
+                             "field as φ, '+nosic' / '+nomfds' without the seed's losses (the "
+                             "ratio is the first's NME over the second's)")
     parser.add_argument("--only", help="comma-separated clip names to run (default: all)")
     parser.add_argument("--work", type=Path)
     parser.add_argument("--out", type=Path)

@@ -293,9 +293,12 @@ class ShapeModel:
             return cur.copy(), np.asarray(sigma, dtype=np.float64).copy()
         y = apply_affine(invert_affine(to_frame), cur)
         noise = np.diag((SHARED_ERROR_FACTOR * (err / scale) ** 2 / 2.0).repeat(2))
-        gain = self.covariance @ np.linalg.inv(self.covariance + noise)
+        # C (C + N)⁻¹ as the transpose of a solve (both symmetric), and only the diagonal of
+        # the posterior covariance: a re-solve completes every frame of its gap
+        gain = np.linalg.solve(self.covariance + noise, self.covariance).T
         posterior = self.mean.ravel() + gain @ (y - self.mean).ravel()
-        variance = np.diag(self.covariance - gain @ self.covariance).reshape(N_POINTS, 2)
+        variance = (self.covariance.diagonal()
+                    - np.einsum("ij,ji->i", gain, self.covariance)).reshape(N_POINTS, 2)
         completed = apply_affine(to_frame, posterior.reshape(N_POINTS, 2))
         return completed, np.sqrt(np.maximum(variance, 0.0).sum(axis=1)) * scale
 

@@ -76,20 +76,41 @@ def resolve_edit(project: Project, video_id: int, edited: Iterable[int], *,
     reader = project.videos.open_reader(video_id) if own_reader else reader
     whole = project.runs.get(project.runs.lineage(latest.id)[-1])
     accel = run_accel(whole.metrics, video.fps)
+    base = _whole_run_values(project, whole.id, latest.id, gaps, points, confidence)
     try:
         # the completion's small solves on one BLAS thread: woken, OpenBLAS's threads spin
         # on the cores the next gap's optical flow needs (core.blas)
         with one_blas_thread():
-            shapes = {segment: _shape_model(keyframes, segment) for segment in segments}
-            solved = [resolve_gap(reader.frame, lo, hi, keyframes, partial,
-                                  points[lo:hi + 1], confidence[lo:hi + 1], accel,
-                                  shapes[next(s for s in segments if s[0] <= lo <= s[1])])
-                      for lo, hi in gaps]
+            segment_of = {gap: next(s for s in segments if s[0] <= gap[0] <= s[1])
+                          for gap in gaps}
+            shapes = {s: _shape_model(keyframes, s) for s in set(segment_of.values())}
+            solved = [resolve_gap(reader.frame, lo, hi, keyframes, partial, *base[(lo, hi)],
+                                  accel, shapes[segment_of[(lo, hi)]]) for lo, hi in gaps]
     finally:
         if own_reader:
             reader.close()
     return _store(project, video, latest, edited, solved, prior, (points, confidence),
                   keyframes, segments)
+
+
+def _whole_run_values(project: Project, whole_id: int, latest_id: int,
+                      gaps: list[tuple[int, int]], points: np.ndarray, confidence: np.ndarray
+                      ) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+    """Each gap's points and confidence as the whole run left them, not as an earlier re-solve
+    did: a re-solve fuses them with a fresh track, and fusing a re-solve's own result again
+    would count that track twice (the gap grew more confident with every edit). ``points`` /
+    ``confidence``: the latest revision's, for frames the whole run lacks."""
+    out = {(lo, hi): (points[lo:hi + 1].copy(), confidence[lo:hi + 1].copy())
+           for lo, hi in gaps}
+    if whole_id == latest_id:
+        return out
+    stored = project.runs.own_pseudo_labels(whole_id, min(g[0] for g in gaps),
+                                            max(g[1] for g in gaps))
+    for (lo, hi), (gap_points, gap_confidence) in out.items():
+        inside = (stored.frames >= lo) & (stored.frames <= hi)
+        gap_points[stored.frames[inside] - lo] = stored.points[inside]
+        gap_confidence[stored.frames[inside] - lo] = stored.confidence[inside]
+    return out
 
 
 def _shape_model(keyframes: dict[int, np.ndarray], segment: tuple[int, int]

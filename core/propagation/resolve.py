@@ -18,7 +18,8 @@ they are recomputed, in three cheap steps:
 
 Where the tracking finds a shot change in the gap (``core.propagation.transitions``), the fresh
 track alone is kept (the last run may have put the change a frame elsewhere, and the mean of two
-faces is neither) and the smoother never crosses the change.
+faces is neither), the smoother never crosses the change, and nothing is completed (the
+segment's shape model holds the keyframes of both shots until the cut is recorded).
 
 Propagate (with training) stays the way to relearn; this is what keeps the screen honest
 between two propagations. The job side (``resolve_edit``) stores the result as a derived
@@ -144,10 +145,12 @@ def resolve_gap(frame: FrameSource, lo: int, hi: int, keyframes: Mapping[int, np
     whole = [f - lo for f in keyframes if lo <= f <= hi]
     for i in whole:
         z[i] = keyframes[i + lo]
-    if shape is not None:
-        z, completed = complete_track(shape, z, np.where(pins, PINNED_SIGMA, sigma),
-                                      skip=whole, floor=COMPLETION_FLOOR)
-        sigma = np.where(pins, sigma, completed)
+    if shape is not None and not breaks:  # across a shot change the model mixes two faces
+        # the floor only on what was measured: a pinned point must hold
+        iod = np.array([max(inter_ocular_distance(p), 4.0) for p in z])[:, None]
+        observed = np.where(pins, PINNED_SIGMA, sigma + COMPLETION_FLOOR * iod)
+        z, completed = complete_track(shape, z, observed, skip=whole)
+        sigma = np.where(pins, sigma, np.minimum(sigma, completed))
         pin_partial(z, partial, lo, hi)  # exactly where the person put them
     smoothed = smooth_track(z, sigma, face_sizes(z), pinned=whole, pinned_points=pins,
                             accel=accel, breaks=breaks)

