@@ -147,7 +147,7 @@ def resolve_gap(frame: FrameSource, lo: int, hi: int, keyframes: Mapping[int, np
         z[i] = keyframes[i + lo]
     if shape is not None and not breaks:  # across a shot change the model mixes two faces
         # the floor only on what was measured: a pinned point must hold
-        iod = np.array([max(inter_ocular_distance(p), 4.0) for p in z])[:, None]
+        iod = np.maximum(np.asarray(inter_ocular_distance(z), np.float64), 4.0)[:, None]
         observed = np.where(pins, PINNED_SIGMA, sigma + COMPLETION_FLOOR * iod)
         z, completed = complete_track(shape, z, observed, skip=whole)
         sigma = np.where(pins, sigma, np.minimum(sigma, completed))

@@ -207,11 +207,11 @@ class Check:
         if result is None or self.flow_nme <= 0:
             return 1.0
         if completed and result.completed_nme is not None:
-            if self.flow_completed_nme <= 0:
-                return 1.0
-            return float(min(1.0, result.completed_nme / self.flow_completed_nme))
-        used = result.fused_nme if result.trusted_nme is None else result.trusted_nme
-        return float(min(1.0, used / self.flow_nme))
+            used, tracked = result.completed_nme, self.flow_completed_nme
+        else:
+            used = result.fused_nme if result.trusted_nme is None else result.trusted_nme
+            tracked = self.flow_nme
+        return 1.0 if tracked <= 0 else float(min(1.0, used / tracked))
 
 
 class EarlyStop:
